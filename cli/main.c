@@ -1,0 +1,89 @@
+/* tpmiot: the device command line. Global options, then one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: tpmiot [--tcti CONF] [--json] COMMAND [ARGS]\n"
+    "\n"
+    "Device identities in a TPM 2.0: ten slots, each a hub hostname, a device id\n"
+    "and an HMAC key that never leaves the TPM; SAS tokens signed by the TPM.\n"
+    "\n"
+    "Commands:\n"
+    "  tpm info                  show which TPM this is\n"
+    "  simulator start|stop|status  run the software TPM (swtpm) for this user\n"
+    "  slot list|show|provision|destroy  manage identity slots 0-9\n"
+    "  token N                   print a SAS token signed by slot N\n"
+    "  hmac N                    HMAC-SHA256 of stdin (or --file) with slot N's key\n"
+    "  verify --key-file F       check a SAS token from stdin against a key\n"
+    "\n"
+    "Global options (anywhere on the line):\n"
+    "  --tcti CONF   tss2 TCTI to use (default: $TPMIOT_TCTI, /dev/tpmrm0, the\n"
+    "                software TPM of `tpmiot simulator start`)\n"
+    "  --json        machine-readable output: one JSON object\n"
+    "  --help        help for tpmiot or for a command\n"
+    "  --version     print the version\n"
+    "\n"
+    "See tpmiot(1).\n";
+
+struct command {
+    const char *name;
+    int (*run)(const struct cli *c, int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"tpm", cmd_tpm},     {"simulator", cmd_simulator}, {"slot", cmd_slot},
+    {"token", cmd_token}, {"hmac", cmd_hmac},           {"verify", cmd_verify},
+};
+
+int main(int argc, char **argv)
+{
+    struct cli c = {0};
+    char *rest[256];
+    int n = 0;
+
+    if (argc > (int)(sizeof rest / sizeof rest[0])) {
+        fprintf(stderr, "tpmiot: too many arguments\n");
+        return EXIT_USAGE;
+    }
+    /* Global options may stand anywhere, so `tpmiot slot list --json` works. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            while (i < argc)
+                rest[n++] = argv[i++];
+            break;
+        }
+        if (!strcmp(argv[i], "--json")) {
+            c.json = true;
+        } else if (!strcmp(argv[i], "--tcti")) {
+            if (++i == argc) {
+                fprintf(stderr, "tpmiot: --tcti needs a value\n");
+                return EXIT_USAGE;
+            }
+            c.tcti = argv[i];
+        } else if (!strncmp(argv[i], "--tcti=", 7)) {
+            c.tcti = argv[i] + 7;
+        } else {
+            rest[n++] = argv[i];
+        }
+    }
+    rest[n] = NULL;
+    if (n == 0) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(rest[0], "--help") || !strcmp(rest[0], "-h") || !strcmp(rest[0], "help")) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(rest[0], "--version")) {
+        printf("tpmiot %s\n", TPMIOT_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(rest[0], commands[i].name))
+            return commands[i].run(&c, n, rest);
+    fprintf(stderr, "tpmiot: unknown command '%s' (see `tpmiot --help`)\n", rest[0]);
+    return EXIT_USAGE;
+}
