@@ -27,7 +27,8 @@ typedef struct tpmiot_signer tpmiot_signer;
 TPMIOT_API tpmiot_rc tpmiot_signer_from_slot(tpmiot_signer **out, tpmiot_tpm *t, unsigned slot);
 
 /*
- * A signer over a key held in memory. id->device_id may be NULL for a
+ * A signer over a key held in memory (1-64 bytes; slots take 16-64, other
+ * SDKs' test vectors use shorter ones). id->device_id may be NULL for a
  * hub-level signer (resource = hostname, as for policy tokens). The key is
  * copied into memory the signer owns and wipes on tpmiot_signer_free(); the
  * caller's copy stays the caller's to wipe.
