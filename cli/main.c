@@ -1,5 +1,6 @@
 /* tpmiot: the device command line. Global options, then one subcommand. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -43,6 +44,10 @@ int main(int argc, char **argv)
     char *rest[256];
     int n = 0;
 
+    /* The TSS logs its own view of every failure to stderr; we report each
+     * failure in one line with the TSS code decoded. TSS2_LOG=all+error
+     * from the user still wins, for debugging. */
+    setenv("TSS2_LOG", "all+none", 0);
     if (argc > (int)(sizeof rest / sizeof rest[0])) {
         fprintf(stderr, "tpmiot: too many arguments\n");
         return EXIT_USAGE;

@@ -4,6 +4,7 @@
 
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
+#include <tss2/tss2_sys.h>
 #include <tss2/tss2_tctildr.h>
 
 #include <tpmiot/codec.h>
@@ -305,14 +306,12 @@ static tpmiot_rc esys_key_evict(tpmiot_tpm *t, uint32_t handle)
         tr_close(t, &tr);
         return r;
     }
-    /* Evicting a persistent object invalidates tr; ESYS releases it. */
     rc = Esys_EvictControl(E(t)->ctx, ESYS_TR_RH_OWNER, tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                            ESYS_TR_NONE, handle, &none);
-    if (rc) {
-        tr_close(t, &tr);
-        return fail(t, rc);
-    }
-    return TPMIOT_OK;
+    /* ESYS keeps its record of the evicted object; a later TR for the same
+     * handle (the new key) would be checked against the old name and refused. */
+    tr_close(t, &tr);
+    return rc ? fail(t, rc) : TPMIOT_OK;
 }
 
 static tpmiot_rc esys_key_open(tpmiot_tpm *t, uint32_t handle, uint32_t *ref)
@@ -582,6 +581,39 @@ const struct tpm__backend tpm__esys_backend = {
     .close = esys_close,
 };
 
+/*
+ * Without a resource manager (swtpm, mssim, /dev/tpm0) objects and sessions a
+ * killed process had loaded stay in the TPM, and after three or so every Load
+ * fails with TPM_RC_OBJECT_MEMORY. Such TPMs serve one connection at a time,
+ * so whatever is loaded when we connect belongs to no one alive: flush it.
+ * Under /dev/tpmrm0 the kernel shows each connection only its own (none).
+ */
+static void flush_leftovers(ESYS_CONTEXT *ctx)
+{
+    static const uint32_t ranges[] = {TPM2_TRANSIENT_FIRST, TPM2_LOADED_SESSION_FIRST};
+    TSS2_SYS_CONTEXT *sys = NULL;
+
+    /* ESYS makes no ESYS_TR for someone else's session; SAPI flushes any handle. */
+    if (Esys_GetSysContext(ctx, &sys) || !sys)
+        return;
+
+    for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
+        TPMS_CAPABILITY_DATA *cap = NULL;
+        TPMI_YES_NO more = 0;
+        if (Esys_GetCapability(ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
+                               ranges[r], TPM2_MAX_CAP_HANDLES, &more, &cap))
+            continue;
+        for (UINT32 i = 0; i < cap->data.handles.count; i++) {
+            uint32_t h = cap->data.handles.handle[i];
+            uint32_t type = h >> 24;
+            if (type == TPM2_HT_TRANSIENT || type == TPM2_HT_HMAC_SESSION ||
+                type == TPM2_HT_POLICY_SESSION)
+                Tss2_Sys_FlushContext(sys, h);
+        }
+        Esys_Free(cap);
+    }
+}
+
 tpmiot_rc tpm__esys_open(tpmiot_tpm *t, const char *tcti)
 {
     struct esys *e = calloc(1, sizeof *e);
@@ -614,5 +646,6 @@ tpmiot_rc tpm__esys_open(tpmiot_tpm *t, const char *tcti)
         t->last_tss_rc = rc;
         return (rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER ? TPMIOT_E_TCTI : TPMIOT_E_TPM;
     }
+    flush_leftovers(e->ctx);
     return TPMIOT_OK;
 }
