@@ -3,6 +3,7 @@
 #define TPMIOT_CLI_H
 
 #include <stdbool.h>
+#include <getopt.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
@@ -41,6 +42,16 @@ void cli_free_secret(char *buf, size_t len);
 
 /* Prints obj as one line of JSON on stdout and deletes it. */
 void cli_print_json(cJSON *obj);
+
+/*
+ * getopt_long with exact long names only: no abbreviations, so that a
+ * mistyped `--key SECRET` is refused rather than read as `--key-file SECRET`
+ * (and the secret echoed in "cannot open"). Errors name the option only,
+ * never its value. Returns getopt_long's value, or '?' after printing a
+ * usage error (then *ret holds EXIT_USAGE). Start with optind set.
+ */
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+               const struct option *opts, int *ret);
 
 /* Does argv[1] (after the command name) ask for help? */
 bool cli_wants_help(int argc, char **argv);

@@ -23,7 +23,7 @@ int cmd_simulator(const struct cli *c, int argc, char **argv)
     const char *state = NULL, *sub;
     char tcti[600], why[512] = "", dir[480];
     tpmiot_rc rc;
-    int o;
+    int o, ret = EXIT_USAGE;
 
     if (cli_wants_help(argc, argv)) {
         fputs(usage, stdout);
@@ -33,12 +33,10 @@ int cmd_simulator(const struct cli *c, int argc, char **argv)
         return cli_usage_error("simulator", "missing subcommand (start, stop or status)");
     sub = argv[1];
     optind = 2;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-        if (o == 's')
-            state = optarg;
-        else
-            return cli_usage_error("simulator", "unknown option '%s'", argv[optind - 1]);
+    while ((o = cli_getopt("simulator", argc, argv, "+", opts, &ret)) != -1) {
+        if (o != 's')
+            return ret;
+        state = optarg;
     }
     if (optind != argc)
         return cli_usage_error("simulator", "unexpected argument '%s'", argv[optind]);

@@ -154,18 +154,16 @@ static int parse_opts(int argc, char **argv, struct slot_opts *p)
         {"key-file", required_argument, NULL, 'k'},
         {"connection-string-file", required_argument, NULL, 'c'},
         {NULL, 0, NULL, 0}};
-    int o;
+    int o, ret = EXIT_USAGE;
 
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((o = cli_getopt("slot", argc, argv, "+", opts, &ret)) != -1) {
         switch (o) {
         case 'H': p->host = optarg; break;
         case 'd': p->dev = optarg; break;
         case 'm': p->mod = optarg; break;
         case 'k': p->key_file = optarg; break;
         case 'c': p->cs_file = optarg; break;
-        default:
-            return cli_usage_error("slot", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return ret;
         }
     }
     return EXIT_OK;

@@ -45,16 +45,15 @@ int cmd_token(const struct cli *c, int argc, char **argv)
     char *out = NULL;
     unsigned slot;
     tpmiot_rc rc;
-    int o, ret;
+    int o, ret = EXIT_USAGE;
 
     if (cli_wants_help(argc, argv)) {
         fputs(token_usage, stdout);
         return EXIT_OK;
     }
     optind = 1;
-    opterr = 0;
-    /* Permute so that the slot may come before or after the options. */
-    while ((o = getopt_long(argc, argv, "-", opts, NULL)) != -1) {
+    /* In order, with non-options handed back, so the slot may stand anywhere. */
+    while ((o = cli_getopt("token", argc, argv, "-", opts, &ret)) != -1) {
         switch (o) {
         case 1:
             if (slot_arg)
@@ -73,7 +72,7 @@ int cmd_token(const struct cli *c, int argc, char **argv)
         case 'r': so.encoded_resource = true; break;
         case 'p': so.policy = optarg; break;
         case 'c': cs = true; break;
-        default: return cli_usage_error("token", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return ret;
         }
     }
     if (have_ttl && so.expiry)
@@ -124,21 +123,22 @@ int cmd_hmac(const struct cli *c, int argc, char **argv)
     size_t len = 0, n = sizeof b64;
     unsigned slot;
     tpmiot_rc rc;
-    int o, ret;
+    int o, ret = EXIT_USAGE;
 
     if (cli_wants_help(argc, argv)) {
         fputs(hmac_usage, stdout);
         return EXIT_OK;
     }
     optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "-", opts, NULL)) != -1) {
+    while ((o = cli_getopt("hmac", argc, argv, "-", opts, &ret)) != -1) {
         if (o == 1 && !slot_arg)
             slot_arg = optarg;
+        else if (o == 1)
+            return cli_usage_error("hmac", "unexpected argument '%s'", optarg);
         else if (o == 'f')
             file = optarg;
         else
-            return cli_usage_error("hmac", "unexpected argument '%s'", argv[optind - 1]);
+            return ret;
     }
     if ((ret = cli_slot_arg("hmac", slot_arg, &slot)))
         return ret;
@@ -196,22 +196,22 @@ int cmd_verify(const struct cli *c, int argc, char **argv)
     tpmiot_signer *s = NULL;
     tpmiot_sas_parts parts;
     tpmiot_rc rc;
-    int o, ret = EXIT_FAIL;
+    int o, ret = EXIT_USAGE;
 
     if (cli_wants_help(argc, argv)) {
         fputs(verify_usage, stdout);
         return EXIT_OK;
     }
     optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((o = cli_getopt("verify", argc, argv, "+", opts, &ret)) != -1) {
         if (o == 'k')
             key_file = optarg;
         else if (o == 't')
             token_file = optarg;
         else
-            return cli_usage_error("verify", "unknown or incomplete option '%s'", argv[optind - 1]);
+            return ret;
     }
+    ret = EXIT_FAIL;
     if (optind != argc)
         return cli_usage_error("verify", "unexpected argument '%s' (the token is read from "
                                          "stdin or --token-file)", argv[optind]);

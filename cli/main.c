@@ -75,7 +75,7 @@ int main(int argc, char **argv)
     }
     rest[n] = NULL;
     if (n == 0) {
-        fputs(usage, stderr);
+        fprintf(stderr, "tpmiot: missing command (see `tpmiot --help`)\n");
         return EXIT_USAGE;
     }
     if (!strcmp(rest[0], "--help") || !strcmp(rest[0], "-h") || !strcmp(rest[0], "help")) {

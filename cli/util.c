@@ -131,3 +131,25 @@ bool cli_wants_help(int argc, char **argv)
     }
     return false;
 }
+
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+               const struct option *opts, int *ret)
+{
+    int o, idx = -1;
+    /* We use no short options and no permutation ('+' or '-' mode), so the
+     * element getopt reads next is argv[optind]. */
+    const char *arg = optind < argc ? argv[optind] : "";
+
+    opterr = 0;
+    o = getopt_long(argc, argv, shortopts, opts, &idx);
+    if (o == -1 || o == 1)
+        return o;
+    if (o != '?' && o != ':' && idx >= 0 && !strncmp(arg, "--", 2)) {
+        size_t n = strcspn(arg + 2, "=");
+        if (strlen(opts[idx].name) == n && !strncmp(opts[idx].name, arg + 2, n))
+            return o;
+    }
+    *ret = cli_usage_error(cmd, "unknown option or missing value: '%.*s'", (int)strcspn(arg, "="),
+                           arg);
+    return '?';
+}

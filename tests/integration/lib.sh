@@ -1,0 +1,58 @@
+# Shared by the shell tests: a private swtpm, assertions, a summary line.
+# Each test script sources this, then calls start_tpm; the trap stops the
+# swtpm and removes the directory on every exit path.
+set -u
+TPMIOT=${TPMIOT:?set TPMIOT to the tpmiot binary}
+PASS=0
+FAIL=0
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tpmiot-sh-XXXXXX")
+export XDG_STATE_HOME="$WORK/state" # never the user's default simulator
+export TSS2_LOG=all+none
+
+cleanup() {
+    "$TPMIOT" simulator stop --state "$WORK/tpm" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_tpm() {
+    TCTI=$("$TPMIOT" simulator start --state "$WORK/tpm") || { echo "cannot start swtpm" >&2; exit 1; }
+    export TPMIOT_TCTI="$TCTI" TPM2TOOLS_TCTI="$TCTI"
+}
+
+ok() { PASS=$((PASS + 1)); }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*" >&2; }
+
+# check DESCRIPTION COMMAND...: the command must exit 0.
+check() {
+    local what=$1; shift
+    if "$@" >"$WORK/out" 2>"$WORK/err"; then ok; else bad "$what (exit $?): $(head -3 "$WORK/err")"; fi
+}
+
+# refuse DESCRIPTION STATUS PATTERN COMMAND...: must exit STATUS with exactly
+# one line on stderr matching PATTERN (grep -E), and print nothing on stdout.
+refuse() {
+    local what=$1 want=$2 pat=$3 rc=0; shift 3
+    "$@" >"$WORK/out" 2>"$WORK/err" </dev/null || rc=$?
+    if [ "$rc" != "$want" ]; then bad "$what: exit $rc, want $want: $(head -3 "$WORK/err")"; return; fi
+    if [ "$(wc -l <"$WORK/err")" != 1 ]; then bad "$what: stderr not one line: $(cat "$WORK/err")"; return; fi
+    if ! grep -qE -- "$pat" "$WORK/err"; then bad "$what: stderr '$(cat "$WORK/err")' lacks '$pat'"; return; fi
+    if [ -s "$WORK/out" ]; then bad "$what: printed on stdout: $(head -1 "$WORK/out")"; return; fi
+    ok
+}
+
+# same DESCRIPTION A B: two strings must be equal.
+same() {
+    if [ "$2" = "$3" ]; then ok; else bad "$1: '$2' != '$3'"; fi
+}
+
+summary() {
+    echo "$(basename "$0"): $PASS passed, $FAIL failed"
+    [ "$FAIL" = 0 ]
+}
+
+# HMAC-SHA256 of file $2 with the raw key in file $1, base64.
+openssl_hmac() {
+    openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(od -An -v -tx1 "$1" | tr -d ' \n')" -binary "$2" | base64
+}
