@@ -88,9 +88,10 @@ static tpmiot_rc uri_parse(const uint8_t *uri, size_t len, tpmiot_slot_info *inf
     if (tpmiot_hostname_check(parts[0]) || (parts[1] && tpmiot_device_id_check(parts[1])) ||
         (parts[2] && tpmiot_device_id_check(parts[2])))
         return TPMIOT_E_SLOT_CORRUPT;
-    snprintf(info->hostname, sizeof info->hostname, "%s", parts[0]);
-    snprintf(info->device_id, sizeof info->device_id, "%s", parts[1] ? parts[1] : "");
-    snprintf(info->module_id, sizeof info->module_id, "%s", parts[2] ? parts[2] : "");
+    /* The checks above bound each part to its field. */
+    memcpy(info->hostname, parts[0], strlen(parts[0]) + 1);
+    memcpy(info->device_id, parts[1] ? parts[1] : "", parts[1] ? strlen(parts[1]) + 1 : 1);
+    memcpy(info->module_id, parts[2] ? parts[2] : "", parts[2] ? strlen(parts[2]) + 1 : 1);
     return TPMIOT_OK;
 }
 
@@ -111,11 +112,13 @@ static size_t journal_encode(const struct journal *j, uint8_t *out)
     out[o++] = j->op;
     out[o++] = (uint8_t)(j->uri_len >> 8);
     out[o++] = (uint8_t)j->uri_len;
-    memcpy(out + o, j->uri, j->uri_len);
+    if (j->uri_len) /* a destroy has none, and memcpy from NULL is undefined */
+        memcpy(out + o, j->uri, j->uri_len);
     o += j->uri_len;
     out[o++] = (uint8_t)(j->blob_len >> 8);
     out[o++] = (uint8_t)j->blob_len;
-    memcpy(out + o, j->blob, j->blob_len);
+    if (j->blob_len)
+        memcpy(out + o, j->blob, j->blob_len);
     o += j->blob_len;
     SHA256(out, o, out + o);
     return o + SHA256_DIGEST_LENGTH;

@@ -144,7 +144,7 @@ static void reset_to(const struct identity *old)
 static int outcome(const struct identity *old, const struct identity *new, int k, int j)
 {
     tpmiot_tpm *t = NULL;
-    int r;
+    int r = -1;
 
     assert_int_equal(tpmiot_tpm_open(&t, fx.tcti), TPMIOT_OK);
     if (slot_is(t, old))
