@@ -73,8 +73,8 @@ static double esys_round(const char *tcti, int n, size_t sts_len)
     t0 = now();
     for (int i = 0; i < n; i++) {
         TPM2B_DIGEST *out = NULL;
-        if (Esys_HMAC(ctx, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &buf,
-                      TPM2_ALG_SHA256, &out))
+        if (Esys_HMAC(ctx, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &buf, TPM2_ALG_SHA256,
+                      &out))
             exit(1);
         Esys_Free(out);
     }

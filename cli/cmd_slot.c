@@ -147,13 +147,12 @@ static int do_provision(const struct cli *c, tpmiot_tpm *t, unsigned slot,
 /* Options may stand before or after the slot number: parse until a non-option. */
 static int parse_opts(int argc, char **argv, struct slot_opts *p)
 {
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"device-id", required_argument, NULL, 'd'},
-        {"module-id", required_argument, NULL, 'm'},
-        {"key-file", required_argument, NULL, 'k'},
-        {"connection-string-file", required_argument, NULL, 'c'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
+                                         {"device-id", required_argument, NULL, 'd'},
+                                         {"module-id", required_argument, NULL, 'm'},
+                                         {"key-file", required_argument, NULL, 'k'},
+                                         {"connection-string-file", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
     int o, ret = EXIT_USAGE;
 
     while ((o = cli_getopt("slot", argc, argv, "+", opts, &ret)) != -1) {

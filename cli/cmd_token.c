@@ -31,12 +31,10 @@ static const char verify_usage[] =
 
 int cmd_token(const struct cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"ttl", required_argument, NULL, 't'},
-                                         {"expiry", required_argument, NULL, 'e'},
-                                         {"encoded-resource", no_argument, NULL, 'r'},
-                                         {"policy", required_argument, NULL, 'p'},
-                                         {"connection-string", no_argument, NULL, 'c'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"ttl", required_argument, NULL, 't'},         {"expiry", required_argument, NULL, 'e'},
+        {"encoded-resource", no_argument, NULL, 'r'},  {"policy", required_argument, NULL, 'p'},
+        {"connection-string", no_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
     tpmiot_sas_options so = {0};
     tpmiot_signer *s = NULL;
     tpmiot_tpm *t = NULL;
@@ -78,7 +76,8 @@ int cmd_token(const struct cli *c, int argc, char **argv)
     if (have_ttl && so.expiry)
         return cli_usage_error("token", "--ttl and --expiry exclude each other");
     if (so.expiry && so.expiry <= (uint64_t)time(NULL))
-        return cli_usage_error("token", "--expiry %llu is in the past", (unsigned long long)so.expiry);
+        return cli_usage_error("token", "--expiry %llu is in the past",
+                               (unsigned long long)so.expiry);
     if (cs && so.policy)
         return cli_usage_error("token", "--policy makes a hub-level token; it has no device "
                                         "connection string");
@@ -213,8 +212,10 @@ int cmd_verify(const struct cli *c, int argc, char **argv)
     }
     ret = EXIT_FAIL;
     if (optind != argc)
-        return cli_usage_error("verify", "unexpected argument '%s' (the token is read from "
-                                         "stdin or --token-file)", argv[optind]);
+        return cli_usage_error("verify",
+                               "unexpected argument '%s' (the token is read from "
+                               "stdin or --token-file)",
+                               argv[optind]);
     if (!key_file)
         return cli_usage_error("verify", "missing --key-file");
     if (!(kbuf = cli_read_file(key_file, 4096, &klen)) ||

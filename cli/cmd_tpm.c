@@ -42,10 +42,11 @@ int cmd_tpm(const struct cli *c, int argc, char **argv)
         cJSON_AddStringToObject(o, "tcti", tpmiot_tpm_tcti(t));
         cli_print_json(o);
     } else {
-        printf("manufacturer: %s\nvendor:       %s\nfirmware:     %s\nspec:         %s rev %u.%02u\n"
-               "software TPM: %s\ntcti:         %s\n",
-               info.manufacturer, info.vendor, fw, info.family, info.revision / 100,
-               info.revision % 100, info.software ? "yes" : "no", tpmiot_tpm_tcti(t));
+        printf(
+            "manufacturer: %s\nvendor:       %s\nfirmware:     %s\nspec:         %s rev %u.%02u\n"
+            "software TPM: %s\ntcti:         %s\n",
+            info.manufacturer, info.vendor, fw, info.family, info.revision / 100,
+            info.revision % 100, info.software ? "yes" : "no", tpmiot_tpm_tcti(t));
     }
     ret = EXIT_OK;
 out:

@@ -88,8 +88,7 @@ char *cli_read_file(const char *path, size_t max, size_t *len)
     }
     n = fread(buf, 1, max + 1, f);
     if (ferror(f) || n > max) {
-        fprintf(stderr, "tpmiot: %s: %s\n", path,
-                ferror(f) ? strerror(errno) : "file too large");
+        fprintf(stderr, "tpmiot: %s: %s\n", path, ferror(f) ? strerror(errno) : "file too large");
         cli_free_secret(buf, max + 2);
         buf = NULL;
     }

@@ -229,7 +229,10 @@ struct field {
     size_t off, cap;
 };
 
-#define F(n, m) {n, offsetof(tpmiot_connstr, m), sizeof(((tpmiot_connstr *)0)->m)}
+#define F(n, m)                                                                                    \
+    {                                                                                              \
+        n, offsetof(tpmiot_connstr, m), sizeof(((tpmiot_connstr *)0)->m)                           \
+    }
 static const struct field fields[] = {
     F("HostName", host_name),
     F("DeviceId", device_id),

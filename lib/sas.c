@@ -56,8 +56,8 @@ tpmiot_rc tpmiot_signer_from_slot(tpmiot_signer **out, tpmiot_tpm *t, unsigned s
     return TPMIOT_OK;
 }
 
-tpmiot_rc tpmiot_signer_from_key(tpmiot_signer **out, const tpmiot_identity *id,
-                                 const uint8_t *key, size_t key_len)
+tpmiot_rc tpmiot_signer_from_key(tpmiot_signer **out, const tpmiot_identity *id, const uint8_t *key,
+                                 size_t key_len)
 {
     tpmiot_signer *s;
     const char *dev, *mod;

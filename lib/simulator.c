@@ -172,8 +172,10 @@ tpmiot_rc tpmiot_sim_start(const char *state_dir, char *tcti, size_t tcti_len, c
     if (running && sock_connects(sock))
         return TPMIOT_OK;
     if (running) {
-        say(why, why_len, "swtpm (pid %ld) runs in %s but its socket does not answer; "
-            "run `tpmiot simulator stop` first", pid, dir);
+        say(why, why_len,
+            "swtpm (pid %ld) runs in %s but its socket does not answer; "
+            "run `tpmiot simulator stop` first",
+            pid, dir);
         return TPMIOT_E_SIMULATOR;
     }
     if (mkdirs(dir, 0700) || chmod(dir, 0700)) {

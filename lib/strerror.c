@@ -23,7 +23,8 @@ const char *tpmiot_strerror(tpmiot_rc rc)
     case TPMIOT_E_BAD_HOSTNAME: return "invalid hostname (1-255 of A-Z a-z 0-9 . -)";
     case TPMIOT_E_BAD_DEVICE_ID:
         return "invalid device id (1-128 of A-Z a-z 0-9 - . % _ * ? ! ( ) , : = @ $ ')";
-    case TPMIOT_E_BAD_MODULE_ID: return "invalid module id (same rule as device ids, needs a device id)";
+    case TPMIOT_E_BAD_MODULE_ID:
+        return "invalid module id (same rule as device ids, needs a device id)";
     case TPMIOT_E_CONNSTR: return "malformed connection string (expected Key=value;Key=value)";
     case TPMIOT_E_CONNSTR_DUP: return "connection string repeats a field";
     case TPMIOT_E_CONNSTR_MISSING:

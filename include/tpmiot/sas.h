@@ -73,11 +73,11 @@ TPMIOT_API tpmiot_rc tpmiot_sas_connection_string(tpmiot_signer *s, const tpmiot
 
 /* A token taken apart, copied into fixed buffers. */
 typedef struct {
-    char sr[1024];   /* the resource exactly as in the token (maybe URL-encoded) */
-    char sig[128];   /* the signature, URL-decoded (base64 text) */
-    char skn[128];   /* policy name, "" when absent */
+    char sr[1024];    /* the resource exactly as in the token (maybe URL-encoded) */
+    char sig[128];    /* the signature, URL-decoded (base64 text) */
+    char skn[128];    /* policy name, "" when absent */
     char se_text[24]; /* the expiry exactly as in the token (it is what was signed) */
-    uint64_t se;     /* expiry */
+    uint64_t se;      /* expiry */
 } tpmiot_sas_parts;
 
 /*

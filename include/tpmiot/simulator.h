@@ -23,8 +23,8 @@ TPMIOT_API tpmiot_rc tpmiot_sim_default_dir(char *buf, size_t len);
  * it is left alone. Writes the TCTI string ("swtpm:path=<dir>/sock") to tcti.
  * Returns TPMIOT_E_SIMULATOR with a reason in why (may be NULL).
  */
-TPMIOT_API tpmiot_rc tpmiot_sim_start(const char *state_dir, char *tcti, size_t tcti_len,
-                                      char *why, size_t why_len);
+TPMIOT_API tpmiot_rc tpmiot_sim_start(const char *state_dir, char *tcti, size_t tcti_len, char *why,
+                                      size_t why_len);
 
 /* Stops the swtpm of state_dir (NULL: default); OK when none runs. */
 TPMIOT_API tpmiot_rc tpmiot_sim_stop(const char *state_dir);

@@ -50,13 +50,13 @@ TPMIOT_API const char *tpmiot_tpm_last_cause(const tpmiot_tpm *t, char *buf, siz
 
 /* Which TPM this is. */
 typedef struct {
-    char manufacturer[5];   /* TPM2_PT_MANUFACTURER as 4 ASCII characters */
-    char vendor[17];        /* TPM2_PT_VENDOR_STRING_1..4 concatenated */
-    uint32_t firmware1;     /* TPM2_PT_FIRMWARE_VERSION_1 */
-    uint32_t firmware2;     /* TPM2_PT_FIRMWARE_VERSION_2 */
-    char family[5];         /* "2.0" */
-    uint32_t revision;      /* spec revision * 100, e.g. 164 */
-    bool software;          /* a software TPM (swtpm/libtpms or the MS simulator) */
+    char manufacturer[5]; /* TPM2_PT_MANUFACTURER as 4 ASCII characters */
+    char vendor[17];      /* TPM2_PT_VENDOR_STRING_1..4 concatenated */
+    uint32_t firmware1;   /* TPM2_PT_FIRMWARE_VERSION_1 */
+    uint32_t firmware2;   /* TPM2_PT_FIRMWARE_VERSION_2 */
+    char family[5];       /* "2.0" */
+    uint32_t revision;    /* spec revision * 100, e.g. 164 */
+    bool software;        /* a software TPM (swtpm/libtpms or the MS simulator) */
 } tpmiot_tpm_info;
 
 TPMIOT_API tpmiot_rc tpmiot_tpm_info_get(tpmiot_tpm *t, tpmiot_tpm_info *out);
@@ -64,8 +64,8 @@ TPMIOT_API tpmiot_rc tpmiot_tpm_info_get(tpmiot_tpm *t, tpmiot_tpm_info *out);
 /* What a slot holds. Strings are NUL-terminated and empty when absent. */
 typedef struct {
     unsigned slot;
-    bool key_present;  /* a persistent HMAC key at TPMIOT_KEY_HANDLE_BASE + slot */
-    bool uri_present;  /* an NV URI at TPMIOT_URI_NV_BASE + slot */
+    bool key_present;       /* a persistent HMAC key at TPMIOT_KEY_HANDLE_BASE + slot */
+    bool uri_present;       /* an NV URI at TPMIOT_URI_NV_BASE + slot */
     bool device_id_derived; /* URI has no device id; device_id is the TPM-derived one */
     char hostname[TPMIOT_HOSTNAME_MAX + 1];
     char device_id[TPMIOT_ID_MAX + 1];

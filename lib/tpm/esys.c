@@ -88,20 +88,24 @@ static tpmiot_rc esys_handles(tpmiot_tpm *t, uint32_t first, uint32_t count, uin
 
 /* ECC P-256 storage key, the TCG's SRK template (also what tpm2_createprimary -G ecc makes). */
 static const TPM2B_PUBLIC srk_template = {
-    .publicArea = {
-        .type = TPM2_ALG_ECC,
-        .nameAlg = TPM2_ALG_SHA256,
-        .objectAttributes = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_FIXEDTPM |
-                            TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
-                            TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA,
-        .parameters.eccDetail = {
-            .symmetric = {.algorithm = TPM2_ALG_AES, .keyBits.aes = 128,
-                          .mode.aes = TPM2_ALG_CFB},
-            .scheme = {.scheme = TPM2_ALG_NULL},
-            .curveID = TPM2_ECC_NIST_P256,
-            .kdf = {.scheme = TPM2_ALG_NULL},
+    .publicArea =
+        {
+            .type = TPM2_ALG_ECC,
+            .nameAlg = TPM2_ALG_SHA256,
+            .objectAttributes = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT |
+                                TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                TPMA_OBJECT_NODA,
+            .parameters.eccDetail =
+                {
+                    .symmetric = {.algorithm = TPM2_ALG_AES,
+                                  .keyBits.aes = 128,
+                                  .mode.aes = TPM2_ALG_CFB},
+                    .scheme = {.scheme = TPM2_ALG_NULL},
+                    .curveID = TPM2_ECC_NIST_P256,
+                    .kdf = {.scheme = TPM2_ALG_NULL},
+                },
         },
-    },
 };
 
 static tpmiot_rc srk_load(tpmiot_tpm *t, bool create)
@@ -172,15 +176,16 @@ static tpmiot_rc esys_key_create(tpmiot_tpm *t, const uint8_t *key, size_t len, 
 {
     struct esys *e = E(t);
     TPM2B_PUBLIC in = {
-        .publicArea = {
-            .type = TPM2_ALG_KEYEDHASH,
-            .nameAlg = TPM2_ALG_SHA256,
-            .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                                TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_USERWITHAUTH |
-                                TPMA_OBJECT_NODA,
-            .parameters.keyedHashDetail.scheme = {
-                .scheme = TPM2_ALG_HMAC, .details.hmac.hashAlg = TPM2_ALG_SHA256},
-        },
+        .publicArea =
+            {
+                .type = TPM2_ALG_KEYEDHASH,
+                .nameAlg = TPM2_ALG_SHA256,
+                .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                    TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_USERWITHAUTH |
+                                    TPMA_OBJECT_NODA,
+                .parameters.keyedHashDetail.scheme = {.scheme = TPM2_ALG_HMAC,
+                                                      .details.hmac.hashAlg = TPM2_ALG_SHA256},
+            },
     };
     TPM2B_SENSITIVE_CREATE sens = {0};
     TPM2B_DATA outside = {0};
@@ -205,8 +210,8 @@ static tpmiot_rc esys_key_create(tpmiot_tpm *t, const uint8_t *key, size_t len, 
         r = fail(t, rc);
         goto out;
     }
-    rc = Esys_TRSess_SetAttributes(e->ctx, sess, TPMA_SESSION_DECRYPT, TPMA_SESSION_DECRYPT |
-                                   TPMA_SESSION_CONTINUESESSION);
+    rc = Esys_TRSess_SetAttributes(e->ctx, sess, TPMA_SESSION_DECRYPT,
+                                   TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION);
     if (rc) {
         r = fail(t, rc);
         goto out;
@@ -280,8 +285,8 @@ static tpmiot_rc esys_key_matches(tpmiot_tpm *t, uint32_t handle, const uint8_t 
         return r;
     if ((r = tr_from(t, handle, &tr)))
         return r;
-    rc = Esys_ReadPublic(E(t)->ctx, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &have, NULL,
-                         NULL);
+    rc =
+        Esys_ReadPublic(E(t)->ctx, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &have, NULL, NULL);
     tr_close(t, &tr);
     if (rc)
         return fail(t, rc);
@@ -436,13 +441,14 @@ static tpmiot_rc esys_nv_write(tpmiot_tpm *t, uint32_t index, const uint8_t *buf
     /* Readable and writable with the index's own (empty) auth as Limpet and
      * tpm2_nvread expect, and with owner auth; no dictionary-attack lockout. */
     TPM2B_NV_PUBLIC pub = {
-        .nvPublic = {
-            .nvIndex = index,
-            .nameAlg = TPM2_ALG_SHA256,
-            .attributes = TPMA_NV_OWNERWRITE | TPMA_NV_AUTHWRITE | TPMA_NV_OWNERREAD |
-                          TPMA_NV_AUTHREAD | TPMA_NV_NO_DA,
-            .dataSize = (UINT16)len,
-        },
+        .nvPublic =
+            {
+                .nvIndex = index,
+                .nameAlg = TPM2_ALG_SHA256,
+                .attributes = TPMA_NV_OWNERWRITE | TPMA_NV_AUTHWRITE | TPMA_NV_OWNERREAD |
+                              TPMA_NV_AUTHREAD | TPMA_NV_NO_DA,
+                .dataSize = (UINT16)len,
+            },
     };
     ESYS_TR tr = ESYS_TR_NONE;
     tpmiot_rc r;
@@ -637,8 +643,8 @@ tpmiot_rc tpm__esys_open(tpmiot_tpm *t, const char *tcti)
         return TPMIOT_E_TCTI;
     }
     /* A bare swtpm or simulator may not have been started up yet. */
-    rc = Esys_GetCapability(e->ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
-                            TPM2_PT_MANUFACTURER, 1, &more, &cap);
+    rc = Esys_GetCapability(e->ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                            TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1, &more, &cap);
     Esys_Free(cap);
     if ((rc & 0xFFF) == TPM2_RC_INITIALIZE)
         rc = Esys_Startup(e->ctx, TPM2_SU_CLEAR);

@@ -22,9 +22,9 @@ struct tpm__fake_key {
 /* The TPM's state: survives tpmiot_tpm_close, like NV memory does. */
 struct tpm__fake {
     bool srk;
-    bool dead;          /* set by a test's fault hook: every command fails */
-    unsigned counter;   /* makes each created key distinct, like a TPM's seed */
-    unsigned commands;  /* TPM commands issued */
+    bool dead;         /* set by a test's fault hook: every command fails */
+    unsigned counter;  /* makes each created key distinct, like a TPM's seed */
+    unsigned commands; /* TPM commands issued */
     struct tpm__fake_nv nv[FAKE_OBJECTS];
     struct tpm__fake_key keys[FAKE_OBJECTS];
 };

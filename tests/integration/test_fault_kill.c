@@ -217,8 +217,8 @@ static void test_kill_during_recovery(void **state)
         }
     }
 done:
-    print_message("killed twice (change, then recovery): %d pairs, %d old, %d new\n", pairs,
-                  saw[0], saw[1]);
+    print_message("killed twice (change, then recovery): %d pairs, %d old, %d new\n", pairs, saw[0],
+                  saw[1]);
     assert_true(pairs > 10 && saw[0] > 0 && saw[1] > 0);
 }
 

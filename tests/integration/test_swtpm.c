@@ -251,12 +251,9 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_info),
-        cmocka_unit_test(test_provision_read_token_destroy),
-        cmocka_unit_test(test_hmac_lengths),
-        cmocka_unit_test(test_all_slots_survive_restart),
-        cmocka_unit_test(test_vectors_in_tpm),
-        cmocka_unit_test(test_hw_id_stable),
+        cmocka_unit_test(test_info),           cmocka_unit_test(test_provision_read_token_destroy),
+        cmocka_unit_test(test_hmac_lengths),   cmocka_unit_test(test_all_slots_survive_restart),
+        cmocka_unit_test(test_vectors_in_tpm), cmocka_unit_test(test_hw_id_stable),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

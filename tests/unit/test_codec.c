@@ -47,18 +47,17 @@ static void test_base64_all_bytes(void **state)
 static void test_base64_malformed(void **state)
 {
     static const char *bad[] = {
-        "Zg",       /* no padding */
-        "Zg=",      /* short padding */
-        "Z===",     /* too much padding */
-        "Zm9v\n",   /* whitespace */
-        "Zm 9v",    /* inner space */
-        "Zm9v====", /* padding block */
-        "Zh==",     /* non-zero bits under padding */
-        "Zm9=",     /* non-zero bits under padding */
-        "Zg==Zg==", /* data after padding */
-        "Zm-v",     /* url-safe alphabet */
-        "Zm_v",
-        "Zm9\x80",  /* not ASCII */
+        "Zg",                  /* no padding */
+        "Zg=",                 /* short padding */
+        "Z===",                /* too much padding */
+        "Zm9v\n",              /* whitespace */
+        "Zm 9v",               /* inner space */
+        "Zm9v====",            /* padding block */
+        "Zh==",                /* non-zero bits under padding */
+        "Zm9=",                /* non-zero bits under padding */
+        "Zg==Zg==",            /* data after padding */
+        "Zm-v",                /* url-safe alphabet */
+        "Zm_v",     "Zm9\x80", /* not ASCII */
         "=Zm9",
     };
     uint8_t out[16];
@@ -113,15 +112,15 @@ static void test_ids(void **state)
     assert_int_equal(tpmiot_device_id_check(id128), TPMIOT_OK);
     assert_int_equal(tpmiot_device_id_check(id129), TPMIOT_E_BAD_DEVICE_ID);
     assert_int_equal(tpmiot_device_id_check(""), TPMIOT_E_BAD_DEVICE_ID);
-    static const char *bad[] = {"a b", "a/b", "a;b", "a&b", "a#b", "a\"b", "a\nb", "d\xc3\xa9",
-                                "\xff\xfe", "a+b", "a<b>"};
+    static const char *bad[] = {"a b",  "a/b",       "a;b",      "a&b", "a#b", "a\"b",
+                                "a\nb", "d\xc3\xa9", "\xff\xfe", "a+b", "a<b>"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (tpmiot_device_id_check(bad[i]) != TPMIOT_E_BAD_DEVICE_ID)
             fail_msg("accepted id '%s'", bad[i]);
     assert_int_equal(tpmiot_hostname_check("hub.azure-devices.net"), TPMIOT_OK);
     assert_int_equal(tpmiot_hostname_check("localhost"), TPMIOT_OK);
-    static const char *badh[] = {"", ".", "a..b", "a.", ".a", "a_b", "a b", "h\xc3\xa9.net",
-                                 "a/b", "a:8883"};
+    static const char *badh[] = {"",    ".",   "a..b",          "a.",  ".a",
+                                 "a_b", "a b", "h\xc3\xa9.net", "a/b", "a:8883"};
     for (size_t i = 0; i < sizeof badh / sizeof badh[0]; i++)
         if (tpmiot_hostname_check(badh[i]) != TPMIOT_E_BAD_HOSTNAME)
             fail_msg("accepted host '%s'", badh[i]);
@@ -226,10 +225,14 @@ static void test_strerror_complete(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_base64_rfc4648), cmocka_unit_test(test_base64_all_bytes),
-        cmocka_unit_test(test_base64_malformed), cmocka_unit_test(test_url),
-        cmocka_unit_test(test_ids), cmocka_unit_test(test_connstr_good),
-        cmocka_unit_test(test_connstr_malformed), cmocka_unit_test(test_strerror_complete),
+        cmocka_unit_test(test_base64_rfc4648),
+        cmocka_unit_test(test_base64_all_bytes),
+        cmocka_unit_test(test_base64_malformed),
+        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_connstr_good),
+        cmocka_unit_test(test_connstr_malformed),
+        cmocka_unit_test(test_strerror_complete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

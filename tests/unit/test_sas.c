@@ -109,8 +109,8 @@ static void test_vector_tokens(void **state)
         if (vec[i].token[0] && (k = strstr(vec[i].token, "skn=")))
             snprintf(skn, sizeof skn, "%.*s", (int)strcspn(k + 4, "&"), k + 4);
         s = signer_for(&vec[i], &p);
-        tpmiot_sas_options o = {.expiry = p.expiry, .encoded_resource = p.encoded,
-                                .policy = skn[0] ? skn : NULL};
+        tpmiot_sas_options o = {
+            .expiry = p.expiry, .encoded_resource = p.encoded, .policy = skn[0] ? skn : NULL};
         assert_int_equal(tpmiot_sas_build(s, &o, &tok), TPMIOT_OK);
         if (vec[i].token[0]) {
             assert_string_equal(tok, vec[i].token);
@@ -142,8 +142,8 @@ static tpmiot_signer *dev_signer(const char *dev, const char *mod, uint8_t fill)
 static void test_resource_forms(void **state)
 {
     tpmiot_signer *s = dev_signer("dev-1", NULL, 1), *m = dev_signer("dev-1", "mod.a", 1);
-    tpmiot_sas_options raw = {.expiry = 2000000000}, enc = {.expiry = 2000000000,
-                                                            .encoded_resource = true};
+    tpmiot_sas_options raw = {.expiry = 2000000000},
+                       enc = {.expiry = 2000000000, .encoded_resource = true};
     char *t1, *t2, *t3, *cs;
 
     (void)state;
@@ -295,10 +295,10 @@ static void test_signer_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors_loaded),   cmocka_unit_test(test_vector_signatures),
-        cmocka_unit_test(test_vector_tokens),    cmocka_unit_test(test_resource_forms),
-        cmocka_unit_test(test_ttl_default),      cmocka_unit_test(test_verify_rejects),
-        cmocka_unit_test(test_parse_malformed),  cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_vectors_loaded),  cmocka_unit_test(test_vector_signatures),
+        cmocka_unit_test(test_vector_tokens),   cmocka_unit_test(test_resource_forms),
+        cmocka_unit_test(test_ttl_default),     cmocka_unit_test(test_verify_rejects),
+        cmocka_unit_test(test_parse_malformed), cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_signer_rejects),
     };
     nvec = sas_vectors_load(SAS_VECTORS, vec, 32);

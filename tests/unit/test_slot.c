@@ -117,11 +117,11 @@ static void test_key_wiped_every_path(void **state)
     tpmiot_identity ok = {"h.example", "d", NULL}, bad = {"bad host", "d", NULL};
 
     (void)state;
-#define TRY(slot, id, len, want)                                                              \
-    do {                                                                                      \
-        key_fill(k, sizeof k, 7);                                                             \
-        assert_int_equal(tpmiot_slot_provision(t, slot, id, k, len), want);                   \
-        assert_memory_equal(k, zero, len);                                                    \
+#define TRY(slot, id, len, want)                                                                   \
+    do {                                                                                           \
+        key_fill(k, sizeof k, 7);                                                                  \
+        assert_int_equal(tpmiot_slot_provision(t, slot, id, k, len), want);                        \
+        assert_memory_equal(k, zero, len);                                                         \
     } while (0)
     TRY(0, &ok, 32, TPMIOT_OK);
     TRY(0, &bad, 32, TPMIOT_E_BAD_HOSTNAME);
@@ -416,8 +416,8 @@ static void run_crashes(const struct expect *old, enum change ch, const struct e
      * last run is the one that was not cut. */
     if (!saw_old || saw_new < 2)
         fail_msg("%s: old %d, new %d of %d crash points", what, saw_old, saw_new - 1, k);
-    print_message("%s: %d crash points, %d kept the old slot, %d finished the new one\n", what,
-                  k, saw_old, saw_new - 1);
+    print_message("%s: %d crash points, %d kept the old slot, %d finished the new one\n", what, k,
+                  saw_old, saw_new - 1);
 }
 
 static void test_crash_provision_empty(void **state)
@@ -491,9 +491,9 @@ static void test_resolve_tcti(void **state)
     char out[256];
 
     (void)state;
-    assert_int_equal(tpm__resolve_tcti("mssim:port=1", "swtpm:path=/x", "/dev/null", NULL, out,
-                                       sizeof out),
-                     TPMIOT_OK);
+    assert_int_equal(
+        tpm__resolve_tcti("mssim:port=1", "swtpm:path=/x", "/dev/null", NULL, out, sizeof out),
+        TPMIOT_OK);
     assert_string_equal(out, "mssim:port=1");
     assert_int_equal(tpm__resolve_tcti(NULL, "swtpm:path=/x", "/dev/null", NULL, out, sizeof out),
                      TPMIOT_OK);
@@ -501,13 +501,13 @@ static void test_resolve_tcti(void **state)
     /* /dev/null stands in for a present /dev/tpmrm0: we never touch a real one. */
     assert_int_equal(tpm__resolve_tcti("", "", "/dev/null", NULL, out, sizeof out), TPMIOT_OK);
     assert_string_equal(out, "device:/dev/null");
-    assert_int_equal(tpm__resolve_tcti(NULL, NULL, "/nonexistent/tpmrm0", "/nonexistent/sock", out,
-                                       sizeof out),
-                     TPMIOT_E_NO_TPM);
+    assert_int_equal(
+        tpm__resolve_tcti(NULL, NULL, "/nonexistent/tpmrm0", "/nonexistent/sock", out, sizeof out),
+        TPMIOT_E_NO_TPM);
     /* A regular file is no simulator socket. */
-    assert_int_equal(tpm__resolve_tcti(NULL, NULL, "/nonexistent", "/etc/hostname", out,
-                                       sizeof out),
-                     TPMIOT_E_NO_TPM);
+    assert_int_equal(
+        tpm__resolve_tcti(NULL, NULL, "/nonexistent", "/etc/hostname", out, sizeof out),
+        TPMIOT_E_NO_TPM);
 }
 
 int main(void)
