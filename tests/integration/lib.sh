@@ -12,9 +12,19 @@ export TSS2_LOG=all+none
 cleanup() {
     "$TPMIOT" simulator stop --state "$WORK/tpm" >/dev/null 2>&1 || true
     rm -rf "$WORK"
+    [ -n "${WATCHER:-}" ] && kill "$WATCHER" 2>/dev/null
+    return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# A SIGKILL (a runner's timeout) runs no trap: a watcher cleans up after us.
+(
+    trap '' INT TERM
+    while kill -0 $$ 2>/dev/null; do sleep 0.5; done
+    "$TPMIOT" simulator stop --state "$WORK/tpm" >/dev/null 2>&1
+    rm -rf "$WORK"
+) </dev/null >/dev/null 2>&1 &
+WATCHER=$!
 
 start_tpm() {
     TCTI=$("$TPMIOT" simulator start --state "$WORK/tpm") || { echo "cannot start swtpm" >&2; exit 1; }
