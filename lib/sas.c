@@ -61,6 +61,7 @@ tpmiot_rc tpmiot_signer_from_key(tpmiot_signer **out, const tpmiot_identity *id,
 {
     tpmiot_signer *s;
     const char *dev, *mod;
+    tpmiot_rc rc;
 
     if (!out || !id || !key)
         return TPMIOT_E_INVALID_ARG;
@@ -71,12 +72,8 @@ tpmiot_rc tpmiot_signer_from_key(tpmiot_signer **out, const tpmiot_identity *id,
      * in memory include short test keys from other SDKs' known answers. */
     if (key_len == 0 || key_len > TPMIOT_KEY_MAX)
         return TPMIOT_E_BAD_KEY;
-    if (tpmiot_hostname_check(id->hostname))
-        return TPMIOT_E_BAD_HOSTNAME;
-    if (*dev && tpmiot_device_id_check(dev))
-        return TPMIOT_E_BAD_DEVICE_ID;
-    if (*mod && (!*dev || tpmiot_device_id_check(mod)))
-        return TPMIOT_E_BAD_MODULE_ID;
+    if ((rc = slot__identity_check(id)))
+        return rc;
     if (!(s = calloc(1, sizeof *s)))
         return TPMIOT_E_NOMEM;
     memcpy(s->key, key, key_len);

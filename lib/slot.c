@@ -43,18 +43,29 @@ static uint32_t journal_index(unsigned slot)
     return TPM_JOURNAL_NV_BASE + slot;
 }
 
-static tpmiot_rc uri_build(const tpmiot_identity *id, char *out, size_t len, size_t *n)
+tpmiot_rc slot__identity_check(const tpmiot_identity *id)
 {
     const char *mod = id->module_id ? id->module_id : "";
     const char *dev = id->device_id ? id->device_id : "";
-    int k;
 
     if (tpmiot_hostname_check(id->hostname))
         return TPMIOT_E_BAD_HOSTNAME;
     if (*dev && tpmiot_device_id_check(dev))
         return TPMIOT_E_BAD_DEVICE_ID;
     if (*mod && (!*dev || tpmiot_device_id_check(mod)))
-        return *dev ? TPMIOT_E_BAD_MODULE_ID : TPMIOT_E_BAD_DEVICE_ID;
+        return TPMIOT_E_BAD_MODULE_ID;
+    return TPMIOT_OK;
+}
+
+static tpmiot_rc uri_build(const tpmiot_identity *id, char *out, size_t len, size_t *n)
+{
+    const char *mod = id->module_id ? id->module_id : "";
+    const char *dev = id->device_id ? id->device_id : "";
+    tpmiot_rc rc = slot__identity_check(id);
+    int k;
+
+    if (rc)
+        return rc;
     if (*mod)
         k = snprintf(out, len, "%s/%s/%s", id->hostname, dev, mod);
     else if (*dev)

@@ -87,6 +87,9 @@ static inline tpmiot_rc tpm__mutation(tpmiot_tpm *t)
     return TPMIOT_OK;
 }
 
+/* Hostname, optional device id, module id only with a device id (slot.c). */
+tpmiot_rc slot__identity_check(const tpmiot_identity *id);
+
 /* Finishes or rolls back an interrupted change of one slot (slot.c). */
 tpmiot_rc slot__recover(tpmiot_tpm *t, unsigned slot);
 

@@ -114,7 +114,8 @@ static void test_key_wiped_every_path(void **state)
     tpmiot_tpm *t = open_fake(f);
     static const uint8_t zero[64];
     uint8_t k[64];
-    tpmiot_identity ok = {"h.example", "d", NULL}, bad = {"bad host", "d", NULL};
+    tpmiot_identity ok = {"h.example", "d", NULL}, bad = {"bad host", "d", NULL},
+                    modonly = {"h.example", NULL, "m"}, baddev = {"h.example", "d d", NULL};
 
     (void)state;
 #define TRY(slot, id, len, want)                                                                   \
@@ -125,6 +126,8 @@ static void test_key_wiped_every_path(void **state)
     } while (0)
     TRY(0, &ok, 32, TPMIOT_OK);
     TRY(0, &bad, 32, TPMIOT_E_BAD_HOSTNAME);
+    TRY(0, &modonly, 32, TPMIOT_E_BAD_MODULE_ID);
+    TRY(0, &baddev, 32, TPMIOT_E_BAD_DEVICE_ID);
     TRY(10, &ok, 32, TPMIOT_E_SLOT_RANGE);
     TRY(0, &ok, 15, TPMIOT_E_BAD_KEY);
     TRY(0, &ok, 64, TPMIOT_OK);
