@@ -1,14 +1,14 @@
 # tpmiot — the two commands a new user needs, and a few for developers.
 #   make demo    install packages, build, run the demo (software TPM, slot 0, a token)
-#   make check   install packages, build, run every test (also under ASan+UBSan)
-# Developers: make build, make bench, make check-fast, make check-sanitize, make lint, make format
+#   make check   install packages, build, run every test (also under ASan+UBSan), fuzz smoke
+# Developers: make build, bench, check-fast, check-sanitize, fuzz, lint, format
 
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
 BUILD_SAN ?= build-sanitize
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo check check-fast check-sanitize bench lint format clean
+.PHONY: all deps build demo check check-fast check-sanitize fuzz fuzz-smoke bench lint format clean
 
 all: build
 
@@ -31,7 +31,13 @@ check-sanitize: deps
 	@cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
 
-check: check-fast check-sanitize
+fuzz-smoke: deps
+	@./fuzz/run-smoke 10
+
+fuzz: deps
+	@./fuzz/run-smoke $${FUZZ_SECONDS:-300}
+
+check: check-fast check-sanitize fuzz-smoke
 
 bench: build
 	@./bench/run $(BUILD)
@@ -45,4 +51,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz

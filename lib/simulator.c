@@ -16,7 +16,7 @@
 
 #include <tpmiot/simulator.h>
 
-static void say(char *why, size_t len, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void say(char *why, size_t len, const char *fmt, ...)
 {
     va_list ap;
 
