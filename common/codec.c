@@ -314,3 +314,75 @@ out:
         tpmiot_connstr_wipe(out);
     return rc;
 }
+
+tpmiot_rc tpmiot_propbag_encode(const tpmiot_prop *props, size_t n, char *out, size_t *out_len)
+{
+    size_t o = 0;
+
+    if ((!props && n) || !out || !out_len || *out_len == 0)
+        return TPMIOT_E_INVALID_ARG;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t room;
+        tpmiot_rc rc;
+        if (!props[i].key || !*props[i].key)
+            return TPMIOT_E_INVALID_ARG;
+        if (i) {
+            if (o + 2 > *out_len)
+                return TPMIOT_E_BUFFER_SMALL;
+            out[o++] = '&';
+        }
+        room = *out_len - o;
+        if ((rc = tpmiot_url_encode(props[i].key, strlen(props[i].key), out + o, &room)))
+            return rc;
+        o += room;
+        if (o + 2 > *out_len)
+            return TPMIOT_E_BUFFER_SMALL;
+        out[o++] = '=';
+        room = *out_len - o;
+        const char *v = props[i].value ? props[i].value : "";
+        if ((rc = tpmiot_url_encode(v, strlen(v), out + o, &room)))
+            return rc;
+        o += room;
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return TPMIOT_OK;
+}
+
+tpmiot_rc tpmiot_propbag_decode(char *bag, tpmiot_prop *props, size_t *n)
+{
+    size_t k = 0;
+    char *p = bag;
+
+    if (!bag || !props || !n)
+        return TPMIOT_E_INVALID_ARG;
+    while (*p) {
+        char *amp = strchr(p, '&'), *eq, *v;
+        size_t len;
+        if (amp)
+            *amp = '\0';
+        if (*p) {
+            if (k == *n)
+                return TPMIOT_E_BUFFER_SMALL;
+            eq = strchr(p, '=');
+            v = eq ? eq + 1 : p + strlen(p);
+            if (eq)
+                *eq = '\0';
+            len = strlen(p) + 1;
+            if (!*p || tpmiot_url_decode(p, strlen(p), p, &len))
+                return TPMIOT_E_INVALID_ARG;
+            len = strlen(v) + 1;
+            if (tpmiot_url_decode(v, strlen(v), v, &len))
+                return TPMIOT_E_INVALID_ARG;
+            props[k].key = p;
+            props[k].value = v;
+            k++;
+        }
+        if (!amp)
+            break;
+        p = amp + 1;
+    }
+    *n = k;
+    return TPMIOT_OK;
+}

@@ -170,8 +170,7 @@ static auth_result parse_device_username(const char *u, const char *host, char *
 #define SERVICE_CLIENT_PREFIX "svc#"
 
 auth_result auth_mqtt(hub_registry *r, const auth_config *c, const char *client_id,
-                      const char *username, const char *password, uint64_t now,
-                      auth_identity *id)
+                      const char *username, const char *password, uint64_t now, auth_identity *id)
 {
     char dev[129], mod[129], want_sr[512], sr[1024], want_client[260];
     tpmiot_sas_parts p;
@@ -335,8 +334,7 @@ bool auth_acl(const char *session, int what, const char *topic)
         switch (what) {
         case ACL_SUBSCRIBE: return tail_is(tail, "events");
         case ACL_RECEIVE: return tail_is(tail, "events");
-        case ACL_PUBLISH:
-            return !any_device && tail_is(tail, "devicebound") && !has_wildcard(tail);
+        case ACL_PUBLISH: return !any_device && tail_is(tail, "devicebound") && !has_wildcard(tail);
         default: return false;
         }
     }

@@ -10,21 +10,21 @@
 
 typedef enum {
     AUTH_OK = 0,
-    AUTH_BAD_USERNAME,       /* not "{hostname}/{device}[/{module}]/?..." nor "service@{hostname}" */
-    AUTH_WRONG_HOST,         /* username or token for another hub */
-    AUTH_BAD_CLIENT_ID,      /* client id is not the device (or device/module) */
+    AUTH_BAD_USERNAME,  /* not "{hostname}/{device}[/{module}]/?..." nor "service@{hostname}" */
+    AUTH_WRONG_HOST,    /* username or token for another hub */
+    AUTH_BAD_CLIENT_ID, /* client id is not the device (or device/module) */
     AUTH_NO_PASSWORD,
-    AUTH_BAD_TOKEN,          /* not a SAS token, or oversized */
-    AUTH_WRONG_RESOURCE,     /* token's sr names another device or scope */
+    AUTH_BAD_TOKEN,      /* not a SAS token, or oversized */
+    AUTH_WRONG_RESOURCE, /* token's sr names another device or scope */
     AUTH_UNKNOWN_DEVICE,
     AUTH_DISABLED,
-    AUTH_SIGNATURE,          /* signed with neither of the keys */
+    AUTH_SIGNATURE, /* signed with neither of the keys */
     AUTH_EXPIRED,
-    AUTH_TOO_LONG,           /* expiry further ahead than the hub accepts */
-    AUTH_POLICY_AS_DEVICE,   /* a token with skn= presented as a device */
-    AUTH_DEVICE_AS_SERVICE,  /* a device token presented as a service */
+    AUTH_TOO_LONG,          /* expiry further ahead than the hub accepts */
+    AUTH_POLICY_AS_DEVICE,  /* a token with skn= presented as a device */
+    AUTH_DEVICE_AS_SERVICE, /* a device token presented as a service */
     AUTH_UNKNOWN_POLICY,
-    AUTH_NO_RIGHT,           /* the policy lacks the right asked for */
+    AUTH_NO_RIGHT, /* the policy lacks the right asked for */
     AUTH_DB,
 } auth_result;
 
@@ -42,8 +42,8 @@ typedef struct {
 
 typedef struct {
     const char *hostname;
-    unsigned skew;      /* seconds of clock difference tolerated (default 300) */
-    uint64_t max_ttl;   /* the furthest expiry accepted, seconds from now */
+    unsigned skew;    /* seconds of clock difference tolerated (default 300) */
+    uint64_t max_ttl; /* the furthest expiry accepted, seconds from now */
 } auth_config;
 
 /*
@@ -51,8 +51,7 @@ typedef struct {
  * On AUTH_OK *id says who it is. Never logs; the caller logs the result.
  */
 auth_result auth_mqtt(hub_registry *r, const auth_config *c, const char *client_id,
-                      const char *username, const char *password, uint64_t now,
-                      auth_identity *id);
+                      const char *username, const char *password, uint64_t now, auth_identity *id);
 
 /*
  * An HTTP Authorization header value: a hub-level SAS token (sr = hostname,

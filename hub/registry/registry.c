@@ -36,8 +36,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " device_id TEXT NOT NULL, module_id TEXT NOT NULL);";
 
-#define COLS                                                                                   \
-    "device_id, module_id, generation_id, version, enabled, status_reason, primary_key,"      \
+#define COLS                                                                                       \
+    "device_id, module_id, generation_id, version, enabled, status_reason, primary_key,"           \
     " secondary_key, connected, connection_state_updated, last_activity, c2d_count"
 
 const char *registry_errmsg(hub_registry *r)
@@ -222,8 +222,8 @@ static reg_rc log_change(hub_registry *r, const char *dev, const char *mod)
     sqlite3_stmt *st;
     int s;
 
-    if (sqlite3_prepare_v2(r->db, "INSERT INTO changes(device_id, module_id) VALUES(?, ?)", -1,
-                           &st, NULL))
+    if (sqlite3_prepare_v2(r->db, "INSERT INTO changes(device_id, module_id) VALUES(?, ?)", -1, &st,
+                           NULL))
         return REG_DB;
     sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, mod ? mod : "", -1, SQLITE_STATIC);
@@ -236,8 +236,7 @@ static bool key_ok(const char *k)
 {
     uint8_t b[80];
     size_t n = sizeof b;
-    bool ok = !tpmiot_base64_decode(k, strlen(k), b, &n) && n >= 16 &&
-              n <= 64;
+    bool ok = !tpmiot_base64_decode(k, strlen(k), b, &n) && n >= 16 && n <= 64;
     tpmiot_wipe(b, sizeof b);
     return ok;
 }
@@ -250,7 +249,8 @@ reg_rc registry_device_put(hub_registry *r, const reg_device *in, const char *if
     bool exists;
     reg_rc rc;
 
-    if (tpmiot_device_id_check(d.device_id) || (d.module_id[0] && tpmiot_device_id_check(d.module_id)))
+    if (tpmiot_device_id_check(d.device_id) ||
+        (d.module_id[0] && tpmiot_device_id_check(d.module_id)))
         return REG_INVALID;
     if ((d.primary_key[0] && !key_ok(d.primary_key)) ||
         (d.secondary_key[0] && !key_ok(d.secondary_key)))
@@ -287,9 +287,9 @@ reg_rc registry_device_put(hub_registry *r, const reg_device *in, const char *if
         d.connection_state_updated = d.last_activity = d.c2d_count = 0;
     }
     rc = REG_DB;
-    if (sqlite3_prepare_v2(r->db, "INSERT OR REPLACE INTO devices(" COLS
-                                  ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL))
+    if (sqlite3_prepare_v2(
+            r->db, "INSERT OR REPLACE INTO devices(" COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", -1,
+            &st, NULL))
         goto out;
     sqlite3_bind_text(st, 1, d.device_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, d.module_id, -1, SQLITE_STATIC);
@@ -306,8 +306,9 @@ reg_rc registry_device_put(hub_registry *r, const reg_device *in, const char *if
     if (sqlite3_step(st) != SQLITE_DONE)
         goto out;
     /* Sessions authenticated under the old state must go. */
-    if (exists && (!d.enabled || strcmp(d.primary_key, cur.primary_key) ||
-                   strcmp(d.secondary_key, cur.secondary_key)) &&
+    if (exists &&
+        (!d.enabled || strcmp(d.primary_key, cur.primary_key) ||
+         strcmp(d.secondary_key, cur.secondary_key)) &&
         (rc = log_change(r, d.device_id, d.module_id)))
         goto out;
     rc = REG_OK;
@@ -367,8 +368,8 @@ out:
     return rc;
 }
 
-reg_rc registry_device_list(hub_registry *r, unsigned max,
-                            void (*fn)(const reg_device *, void *), void *arg)
+reg_rc registry_device_list(hub_registry *r, unsigned max, void (*fn)(const reg_device *, void *),
+                            void *arg)
 {
     sqlite3_stmt *st;
     reg_device d;
@@ -497,8 +498,7 @@ reg_rc registry_changes_since(hub_registry *r, int64_t *seq,
     sqlite3_bind_int64(st, 1, *seq < 0 ? 0 : *seq);
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         *seq = sqlite3_column_int64(st, 0);
-        fn((const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
-           arg);
+        fn((const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2), arg);
     }
     sqlite3_finalize(st);
     return s == SQLITE_DONE ? REG_OK : REG_DB;

@@ -76,8 +76,8 @@ reg_rc registry_device_delete(hub_registry *r, const char *device_id, const char
                               const char *if_match);
 
 /* Calls fn for every device (not modules), in id order; max 0 = all. */
-reg_rc registry_device_list(hub_registry *r, unsigned max,
-                            void (*fn)(const reg_device *, void *), void *arg);
+reg_rc registry_device_list(hub_registry *r, unsigned max, void (*fn)(const reg_device *, void *),
+                            void *arg);
 
 /* The etag of a record: base64 of its version, as Azure's look. */
 void registry_etag(const reg_device *d, char *out, size_t len);

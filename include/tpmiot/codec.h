@@ -62,6 +62,27 @@ typedef struct {
 TPMIOT_API tpmiot_rc tpmiot_connstr_parse(const char *s, tpmiot_connstr *out);
 TPMIOT_API void tpmiot_connstr_wipe(tpmiot_connstr *c);
 
+/* One property of a message: key and value as text (UTF-8). */
+typedef struct {
+    const char *key;
+    const char *value;
+} tpmiot_prop;
+
+/*
+ * The property bag of a hub topic: "k=v&k2=v2" with keys and values
+ * URL-encoded (so "$.mid" is "%24.mid"). *out_len in: capacity, out: length.
+ */
+TPMIOT_API tpmiot_rc tpmiot_propbag_encode(const tpmiot_prop *props, size_t n, char *out,
+                                           size_t *out_len);
+
+/*
+ * Splits and decodes a property bag in place: bag is modified and the
+ * props[i] point into it. *n in: capacity of props, out: count. A key
+ * without '=' gets the value "". Refuses bad escapes, empty keys and more
+ * properties than fit (TPMIOT_E_BUFFER_SMALL).
+ */
+TPMIOT_API tpmiot_rc tpmiot_propbag_decode(char *bag, tpmiot_prop *props, size_t *n);
+
 /* Overwrites len bytes at p in a way the compiler cannot drop. */
 TPMIOT_API void tpmiot_wipe(void *p, size_t len);
 

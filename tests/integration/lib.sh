@@ -9,7 +9,18 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/tpmiot-sh-XXXXXX")
 export XDG_STATE_HOME="$WORK/state" # never the user's default simulator
 export TSS2_LOG=all+none
 
+# Processes a test starts in the background: stopped on every exit path.
+track_pid() { echo "$1" >>"$WORK/pids"; }
+stop_tracked() {
+    [ -f "$WORK/pids" ] || return 0
+    while read -r p; do kill "$p" 2>/dev/null; done <"$WORK/pids"
+    sleep 0.3
+    while read -r p; do kill -9 "$p" 2>/dev/null; done <"$WORK/pids"
+    return 0
+}
+
 cleanup() {
+    stop_tracked
     "$TPMIOT" simulator stop --state "$WORK/tpm" >/dev/null 2>&1 || true
     rm -rf "$WORK"
     [ -n "${WATCHER:-}" ] && kill "$WATCHER" 2>/dev/null
@@ -21,6 +32,7 @@ trap 'exit 130' INT TERM
 (
     trap '' INT TERM
     while kill -0 $$ 2>/dev/null; do sleep 0.5; done
+    stop_tracked
     "$TPMIOT" simulator stop --state "$WORK/tpm" >/dev/null 2>&1
     rm -rf "$WORK"
 ) </dev/null >/dev/null 2>&1 &
