@@ -85,6 +85,7 @@ static int write_conf(const char *dir, const char *host, const char *plugin, con
             "connection_messages true\n"
             "max_inflight_messages 20\n"
             "max_queued_messages 1000\n"
+            "set_tcp_nodelay true\n"
             "plugin %s\n"
             "plugin_opt_registry %s/registry.db\n"
             "plugin_opt_hostname %s\n"
