@@ -163,12 +163,11 @@ static tpmiot_rc policy_check(const char *p)
     return TPMIOT_OK;
 }
 
-/* Signs "sr\nse" and URL-encodes the base64 of it into sig. */
-static tpmiot_rc sign(tpmiot_signer *s, const char *sr, const char *se, char *sig, size_t sig_len)
+/* base64(HMAC(key, "sr\nse")) into b64 (48 bytes). */
+static tpmiot_rc sign_b64(tpmiot_signer *s, const char *sr, const char *se, char *b64, size_t *n)
 {
-    char sts[1100], b64[48];
+    char sts[1100];
     uint8_t mac[32];
-    size_t n = sizeof b64;
     int k = snprintf(sts, sizeof sts, "%s\n%s", sr, se);
     tpmiot_rc rc;
 
@@ -176,10 +175,20 @@ static tpmiot_rc sign(tpmiot_signer *s, const char *sr, const char *se, char *si
         return TPMIOT_E_INVALID_ARG;
     if ((rc = tpmiot_signer_hmac(s, sts, (size_t)k, mac)))
         return rc;
-    rc = tpmiot_base64_encode(mac, sizeof mac, b64, &n);
+    rc = tpmiot_base64_encode(mac, sizeof mac, b64, n);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return rc;
+}
+
+/* Signs "sr\nse" and URL-encodes the base64 of it into sig. */
+static tpmiot_rc sign(tpmiot_signer *s, const char *sr, const char *se, char *sig, size_t sig_len)
+{
+    char b64[48];
+    size_t n = sizeof b64;
+    tpmiot_rc rc = sign_b64(s, sr, se, b64, &n);
+
     if (!rc)
         rc = tpmiot_url_encode(b64, n, sig, &sig_len);
-    OPENSSL_cleanse(mac, sizeof mac);
     return rc;
 }
 
@@ -335,7 +344,7 @@ out:
 tpmiot_rc tpmiot_sas_verify(tpmiot_signer *s, const char *token, uint64_t now)
 {
     tpmiot_sas_parts parts;
-    char sig[160], want[160];
+    char want[48];
     size_t n = sizeof want;
     tpmiot_rc rc;
 
@@ -344,10 +353,9 @@ tpmiot_rc tpmiot_sas_verify(tpmiot_signer *s, const char *token, uint64_t now)
     if ((rc = tpmiot_sas_parse(token, &parts)))
         return rc;
     /* Re-sign exactly the sr that was received: raw and encoded forms both
-     * verify, each against its own bytes. */
-    if ((rc = sign(s, parts.sr, parts.se_text, sig, sizeof sig)))
-        return rc;
-    if ((rc = tpmiot_url_decode(sig, strlen(sig), want, &n)))
+     * verify, each against its own bytes. parse URL-decoded the signature,
+     * so it is compared with the base64 text directly. */
+    if ((rc = sign_b64(s, parts.sr, parts.se_text, want, &n)))
         return rc;
     if (strlen(parts.sig) != n || CRYPTO_memcmp(parts.sig, want, n))
         return TPMIOT_E_SIGNATURE;
