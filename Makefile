@@ -20,7 +20,7 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	@./scripts/demo.sh $(BUILD)/cli/tpmiot
+	@./scripts/demo.sh $(BUILD)
 
 check-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j 2

@@ -26,6 +26,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     k = size * 3 + 8;
     tpmiot_url_decode((const char *)data, size, back, &k);
+    /* A property bag decoded and encoded again decodes to the same pairs. */
+    if (!memchr(data, '\0', size)) {
+        tpmiot_prop p[16], q[16];
+        size_t np = 16, nq = 16, blen = size * 3 + 8;
+        memcpy(back, data, size);
+        back[size] = '\0';
+        if (tpmiot_propbag_decode(back, p, &np) == TPMIOT_OK &&
+            tpmiot_propbag_encode(p, np, enc, &blen) == TPMIOT_OK) {
+            char *again = strdup(enc);
+            if (!again || tpmiot_propbag_decode(again, q, &nq) || nq != np)
+                abort();
+            for (size_t i = 0; i < np; i++)
+                if (strcmp(p[i].key, q[i].key) || strcmp(p[i].value, q[i].value))
+                    abort();
+            free(again);
+        }
+    }
 out:
     free(dec);
     free(enc);

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# The tpmiot demo: a software TPM, a device identity in slot 0, a SAS token
-# signed inside the TPM and checked against the key in memory. Everything
-# runs in a temporary directory and is stopped and removed at the end.
+# The tpmiot demo: a software TPM and a local hub, a device whose key goes from
+# the hub straight into the TPM, messages both ways with tokens signed in the
+# TPM. Everything runs in a temporary directory, on ports picked here, and is
+# stopped and removed at the end, whatever happens.
 set -euo pipefail
-T=$(realpath "${1:-build/cli/tpmiot}")
+BUILD=$(realpath "${1:-build}")
+T=$BUILD/cli/tpmiot
+HUB=$BUILD/hub/tpmiot-hub
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/tpmiot-demo-XXXXXX")
 STATE="$DIR/swtpm"
+HUBDIR="$DIR/hub"
+HOST=demo-hub.local
+PIDS=()
+export TSS2_LOG=all+none
 
 cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     "$T" simulator stop --state "$STATE" >/dev/null 2>&1 || true
     rm -rf "$DIR"
 }
@@ -22,32 +31,70 @@ echo "$TCTI"
 export TPMIOT_TCTI="$TCTI"
 run "$T" tpm info
 
-step "2. Make a fresh 32-byte device key (this is what a hub would give you)"
-umask 077
-openssl rand -base64 32 >"$DIR/device.key"
-echo "key written to $DIR/device.key (mode 0600); it goes into the TPM next"
+step "2. Create a local hub and run it (Mosquitto + our plugin, REST over HTTPS)"
+run "$HUB" --dir "$HUBDIR" init --hostname $HOST >/dev/null
+for _ in 1 2 3 4 5; do
+    BASE=$((20000 + RANDOM % 30000))
+    MQTT=$BASE REST=$((BASE + 1))
+    "$HUB" --dir "$HUBDIR" run --bind 127.0.0.1 --mqtt-port $MQTT --rest-port $REST 2>"$DIR/hub.log" &
+    PIDS+=($!)
+    for _ in $(seq 100); do [ -f "$HUBDIR/run.json" ] && break; sleep 0.1; done
+    [ -f "$HUBDIR/run.json" ] && break
+done
+[ -f "$HUBDIR/run.json" ] || { cat "$DIR/hub.log"; exit 1; }
+echo "hub $HOST: mqtts on 127.0.0.1:$MQTT, https on 127.0.0.1:$REST, CA $HUBDIR/ca.crt"
 
-step "3. Provision slot 0: hub hostname, device id and the key go into the TPM"
-run "$T" slot provision 0 --host demo-hub.local --device-id demo-device-1 --key-file "$DIR/device.key"
-echo "the key now lives only inside the TPM (persistent handle 0x81000100)"
+step "3. Register the device in the hub and put its key straight into TPM slot 0"
+run "$HUB" --dir "$HUBDIR" device create demo-device-1 >/dev/null
+echo "\$ tpmiot-hub device connection-string demo-device-1 | tpmiot slot provision 0 --connection-string-file -"
+"$HUB" --dir "$HUBDIR" device connection-string demo-device-1 | "$T" slot provision 0 --connection-string-file -
+echo "the key went through a pipe into the TPM (handle 0x81000100); it is on no disk"
 
-step "4. Show the slot (the key is never printed again)"
-run "$T" slot list
+step "4. The slot (the key is never printed again)"
 run "$T" slot show 0
 
 step "5. A SAS token for slot 0, signed by one TPM2_HMAC"
 TOKEN=$(run "$T" token 0 --ttl 3600)
 echo "$TOKEN"
-printf '%s\n' "$TOKEN" >"$DIR/token"
 
-step "6. Verify it with the in-memory signer, using the key from step 2"
-run "$T" verify --key-file "$DIR/device.key" --token-file "$DIR/token"
+step "6. Watch the hub: the monitor prints what devices send"
+"$HUB" --dir "$HUBDIR" --json monitor --count 5 --timeout 30 >"$DIR/monitor" 2>"$DIR/monitor.err" &
+MON=$!
+PIDS+=($MON)
+sleep 1
 
-step "7. A tampered token is refused"
-sed 's/se=[0-9]*/se=4102444800/' "$DIR/token" >"$DIR/tampered"
-if "$T" verify --key-file "$DIR/device.key" --token-file "$DIR/tampered"; then
-    echo "BUG: a tampered token verified" >&2
+step "7. The device sends five messages with mosquitto_pub, password = the TPM token"
+USER="$HOST/demo-device-1/?api-version=2021-04-12"
+for i in 1 2 3 4 5; do
+    printf '$ mosquitto_pub ... -t devices/demo-device-1/messages/events/seq=%s -m "reading %s"\n' $i $i
+    mosquitto_pub -h 127.0.0.1 -p $MQTT --cafile "$HUBDIR/ca.crt" -V mqttv311 -i demo-device-1 \
+        -u "$USER" -P "$("$T" token 0)" -q 1 \
+        -t "devices/demo-device-1/messages/events/seq=$i&%24.mid=msg-$i" -m "{\"reading\":$i}"
+done
+wait $MON || true
+echo "the hub's monitor saw:"
+cat "$DIR/monitor"
+[ "$(wc -l <"$DIR/monitor")" = 5 ] || { echo "expected 5 messages" >&2; exit 1; }
+
+step "8. A cloud-to-device message, received by the device with a TPM token"
+mosquitto_sub -h 127.0.0.1 -p $MQTT --cafile "$HUBDIR/ca.crt" -V mqttv311 -i demo-device-1 \
+    -u "$USER" -P "$("$T" token 0)" -q 1 -v -C 1 -W 20 \
+    -t 'devices/demo-device-1/messages/devicebound/#' >"$DIR/c2d" 2>&1 &
+SUB=$!
+PIDS+=($SUB)
+sleep 1
+run "$HUB" --dir "$HUBDIR" c2d send demo-device-1 --prop command=blink 'turn the LED on'
+wait $SUB || true
+echo "the device received:"
+cat "$DIR/c2d"
+grep -q 'turn the LED on' "$DIR/c2d" || { echo "no message arrived" >&2; exit 1; }
+
+step "9. A tampered token is refused by the hub"
+BAD="${TOKEN%%sig=*}sig=AAAA${TOKEN#*sig=????}"
+if mosquitto_pub -h 127.0.0.1 -p $MQTT --cafile "$HUBDIR/ca.crt" -V mqttv311 -i demo-device-1 \
+    -u "$USER" -P "$BAD" -t devices/demo-device-1/messages/events/ -m x 2>&1; then
+    echo "BUG: a tampered token was accepted" >&2
     exit 1
 fi
 
-step "Done: stopping the software TPM and removing $DIR"
+step "Done: stopping the hub and the software TPM, removing $DIR"

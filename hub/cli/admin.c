@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,7 +164,13 @@ static int http(const struct target *t, const char *method, const char *path, co
     tpmiot_free(tok);
     h = curl_slist_append(h, auth);
     tpmiot_wipe(auth, sizeof auth);
-    h = curl_slist_append(h, "Content-Type: application/json; charset=utf-8");
+    /* JSON unless the caller set its own (cloud-to-device bodies are the
+     * device's payload; an empty "Content-Type:" stops curl adding one). */
+    bool has_ct = false;
+    for (struct curl_slist *p = extra; p; p = p->next)
+        has_ct |= !strncasecmp(p->data, "Content-Type:", 13);
+    if (!has_ct)
+        h = curl_slist_append(h, "Content-Type: application/json; charset=utf-8");
     c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -344,7 +351,7 @@ static const char device_usage[] =
     "connection string with its primary key, for `tpmiot slot provision`.\n";
 
 struct admin_opts {
-    const char *cs_file, *url, *ca_file, *pk_file, *sk_file, *device, *module;
+    const char *cs_file, *url, *ca_file, *pk_file, *sk_file, *device, *module, *content_type;
     bool show_keys, secondary;
     long count, timeout;
     const char *props[64];
@@ -366,6 +373,7 @@ static int parse_admin(int argc, char **argv, int first, struct admin_opts *a, c
                                          {"count", required_argument, NULL, 'n'},
                                          {"timeout", required_argument, NULL, 't'},
                                          {"module", required_argument, NULL, 'M'},
+        {"content-type", required_argument, NULL, 'T'},
                                          {NULL, 0, NULL, 0}};
     int c;
 
@@ -390,6 +398,7 @@ static int parse_admin(int argc, char **argv, int first, struct admin_opts *a, c
         case 's': a->secondary = true; break;
         case 'd': a->device = optarg; break;
         case 'M': a->module = optarg; break;
+        case 'T': a->content_type = optarg; break;
         case 'n': a->count = strtol(optarg, NULL, 10); break;
         case 't': a->timeout = strtol(optarg, NULL, 10); break;
         case 'p':
@@ -647,7 +656,8 @@ static int cmd_c2d(const struct hub_opts *o, int argc, char **argv)
 
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help")) {
-            puts("usage: tpmiot-hub [--dir DIR] c2d send ID [--prop k=v]... MESSAGE\n"
+            puts("usage: tpmiot-hub [--dir DIR] c2d send ID [--prop k=v]... [--content-type T] "
+                 "MESSAGE\n"
                  "Sends a cloud-to-device message (POST /devices/ID/messages/devicebound).\n"
                  "It is queued for a device that is offline with a persistent session.");
             return HUB_OK;
@@ -675,6 +685,12 @@ static int cmd_c2d(const struct hub_opts *o, int argc, char **argv)
         snprintf(hdr, sizeof hdr, "iothub-app-%.*s: %s", (int)(eq - a.props[i]), a.props[i],
                  eq + 1);
         h = curl_slist_append(h, hdr);
+    }
+    if (a.content_type) {
+        snprintf(hdr, sizeof hdr, "Content-Type: %s", a.content_type);
+        h = curl_slist_append(h, hdr);
+    } else {
+        h = curl_slist_append(h, "Content-Type:");
     }
     snprintf(path, sizeof path, "/devices/%s/messages/devicebound", rest[1]);
     ret = http(&t, "POST", path, rest[2], strlen(rest[2]), h, &status, &resp);

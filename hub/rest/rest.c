@@ -343,7 +343,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         return MHD_YES;
     }
     for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
-        if (!strcasecmp(key, sys[i].header)) {
+        if (!strcasecmp(key, sys[i].header) && value && *value) {
             x->p[x->n].key = sys[i].prop;
             x->p[x->n++].value = value ? value : "";
         }

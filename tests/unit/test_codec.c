@@ -203,6 +203,49 @@ static void test_connstr_malformed(void **state)
     assert_int_equal(tpmiot_connstr_parse(NULL, &c), TPMIOT_E_INVALID_ARG);
 }
 
+static void test_propbag(void **state)
+{
+    tpmiot_prop in[] = {{"$.mid", "m 1"}, {"k&=/", "v&=/é"}, {"empty", ""}};
+    tpmiot_prop out[8];
+    char bag[256], copy[256];
+    size_t n = sizeof bag, m = 8;
+
+    (void)state;
+    assert_int_equal(tpmiot_propbag_encode(in, 3, bag, &n), TPMIOT_OK);
+    assert_string_equal(bag, "%24.mid=m%201&k%26%3D%2F=v%26%3D%2F%C3%A9&empty=");
+    snprintf(copy, sizeof copy, "%s", bag);
+    assert_int_equal(tpmiot_propbag_decode(copy, out, &m), TPMIOT_OK);
+    assert_int_equal(m, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(out[i].key, in[i].key);
+        assert_string_equal(out[i].value, in[i].value);
+    }
+    char b2[] = "a=1&&b&c=%zz";
+    m = 8;
+    assert_int_equal(tpmiot_propbag_decode(b2, out, &m), TPMIOT_E_INVALID_ARG);
+    char b3[] = "a=1&&b";
+    m = 8;
+    assert_int_equal(tpmiot_propbag_decode(b3, out, &m), TPMIOT_OK);
+    assert_int_equal(m, 2);
+    assert_string_equal(out[1].key, "b");
+    assert_string_equal(out[1].value, "");
+    char b4[] = "=v";
+    m = 8;
+    assert_int_equal(tpmiot_propbag_decode(b4, out, &m), TPMIOT_E_INVALID_ARG);
+    char b5[] = "a&b&c";
+    m = 2;
+    assert_int_equal(tpmiot_propbag_decode(b5, out, &m), TPMIOT_E_BUFFER_SMALL);
+    char b6[] = "";
+    m = 8;
+    assert_int_equal(tpmiot_propbag_decode(b6, out, &m), TPMIOT_OK);
+    assert_int_equal(m, 0);
+    n = 10;
+    assert_int_equal(tpmiot_propbag_encode(in, 3, bag, &n), TPMIOT_E_BUFFER_SMALL);
+    tpmiot_prop nokey = {"", "v"};
+    n = sizeof bag;
+    assert_int_equal(tpmiot_propbag_encode(&nokey, 1, bag, &n), TPMIOT_E_INVALID_ARG);
+}
+
 static void test_strerror_complete(void **state)
 {
     const char *seen[64] = {0};
@@ -233,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_connstr_good),
         cmocka_unit_test(test_connstr_malformed),
         cmocka_unit_test(test_strerror_complete),
+        cmocka_unit_test(test_propbag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
