@@ -68,10 +68,15 @@ static struct session *find(struct mosquitto *client)
 static void forget(struct mosquitto *client)
 {
     struct session *s = find(client);
+    bool other = false;
 
     if (!s)
         return;
-    if (s->id.kind != IDENT_SERVICE)
+    /* A session taken over by a new connection of the same device ends after
+     * the new one began: the device is still connected then. */
+    for (size_t i = 0; i < P.n; i++)
+        other |= &P.s[i] != s && !strcmp(P.s[i].name, s->name);
+    if (s->id.kind != IDENT_SERVICE && !other)
         registry_set_connected(P.reg, s->id.device_id, s->id.module_id, false, time(NULL));
     *s = P.s[--P.n];
 }
@@ -263,7 +268,9 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
         mosquitto_log_printf(MOSQ_LOG_ERR, "tpmiot: cannot open registry %s", path);
         return MOSQ_ERR_UNKNOWN;
     }
-    /* Sessions restored from persistence are all disconnected now. */
+    /* Sessions restored from persistence (or left "connected" by a crash)
+     * have no connection now. */
+    registry_reset_connections(P.reg, time(NULL));
     *userdata = &P;
     if (mosquitto_callback_register(identifier, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL) ||
         mosquitto_callback_register(identifier, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL) ||

@@ -458,6 +458,22 @@ reg_rc registry_set_connected(hub_registry *r, const char *device_id, const char
                     device_id, module_id, connected, now);
 }
 
+reg_rc registry_reset_connections(hub_registry *r, int64_t now)
+{
+    sqlite3_stmt *st;
+    int s;
+
+    if (sqlite3_prepare_v2(r->db,
+                           "UPDATE devices SET connected=0, connection_state_updated=? WHERE"
+                           " connected=1",
+                           -1, &st, NULL))
+        return REG_DB;
+    sqlite3_bind_int64(st, 1, now);
+    s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? REG_OK : REG_DB;
+}
+
 reg_rc registry_touch(hub_registry *r, const char *device_id, const char *module_id, int64_t now)
 {
     return exec_dev(r,

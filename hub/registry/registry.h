@@ -88,6 +88,8 @@ reg_rc registry_policy_put(hub_registry *r, const reg_policy *p);
 /* Connection state and activity, written by the broker plugin. */
 reg_rc registry_set_connected(hub_registry *r, const char *device_id, const char *module_id,
                               bool connected, int64_t now);
+/* Marks every device disconnected: the broker starts with no live sessions. */
+reg_rc registry_reset_connections(hub_registry *r, int64_t now);
 reg_rc registry_touch(hub_registry *r, const char *device_id, const char *module_id, int64_t now);
 reg_rc registry_c2d_count_add(hub_registry *r, const char *device_id, int delta);
 

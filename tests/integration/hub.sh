@@ -208,6 +208,12 @@ for m in denied-other-events denied-c2d-to-other denied-c2d-to-self denied-other
     grep -q "$m" "$WORK/watch" "$WORK/dev2-c2d" && bad "publish should be dropped: $m" || ok
 done
 grep -q 'devices/dev2/messages/devicebound/a=b allowed-c2d' "$WORK/dev2-c2d" && ok || bad "dev2 did not get its c2d: $(cat "$WORK/dev2-c2d")"
+# The registry shows who is connected, and since when.
+"$HUB" --dir "$D" device show dev2 >"$WORK/dev2.json"
+grep -q '"connectionState":	"Connected"' "$WORK/dev2.json" && ok || bad "dev2 not shown connected: $(cat "$WORK/dev2.json")"
+grep -q '"connectionStateUpdatedTime":	"0001-' "$WORK/dev2.json" && bad "no connection time" || ok
+"$HUB" --dir "$D" device show dev4 >"$WORK/dev4.json"
+grep -q '"connectionState":	"Disconnected"' "$WORK/dev4.json" && ok || bad "dev4 shown connected"
 # QoS 2 publish closes the connection.
 out=$(mosquitto_pub -h 127.0.0.1 -p $MQTT --cafile "$D/ca.crt" -V mqttv311 -i dev1 -u "$(U dev1)" -P "$T1" -t devices/dev1/messages/events/ -m q2 -q 2 2>&1)
 [ -n "$out" ] && ok || bad "QoS 2 publish was accepted"
