@@ -62,5 +62,7 @@ int cmd_slot(const struct cli *c, int argc, char **argv);
 int cmd_token(const struct cli *c, int argc, char **argv);
 int cmd_hmac(const struct cli *c, int argc, char **argv);
 int cmd_verify(const struct cli *c, int argc, char **argv);
+int cmd_send(const struct cli *c, int argc, char **argv);
+int cmd_listen(const struct cli *c, int argc, char **argv);
 
 #endif

@@ -18,6 +18,8 @@ static const char usage[] =
     "  token N                   print a SAS token signed by slot N\n"
     "  hmac N                    HMAC-SHA256 of stdin (or --file) with slot N's key\n"
     "  verify --key-file F       check a SAS token from stdin against a key\n"
+    "  send N MESSAGE            send device-to-cloud messages through the hub\n"
+    "  listen N                  print cloud-to-device messages as they arrive\n"
     "\n"
     "Global options (anywhere on the line):\n"
     "  --tcti CONF   tss2 TCTI to use (default: $TPMIOT_TCTI, /dev/tpmrm0, the\n"
@@ -36,6 +38,7 @@ struct command {
 static const struct command commands[] = {
     {"tpm", cmd_tpm},     {"simulator", cmd_simulator}, {"slot", cmd_slot},
     {"token", cmd_token}, {"hmac", cmd_hmac},           {"verify", cmd_verify},
+    {"send", cmd_send},   {"listen", cmd_listen},
 };
 
 int main(int argc, char **argv)

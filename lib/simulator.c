@@ -27,7 +27,7 @@ __attribute__((format(printf, 3, 4))) static void say(char *why, size_t len, con
     va_end(ap);
 }
 
-tpmiot_rc tpmiot_sim_default_dir(char *buf, size_t len)
+tpmiot_rc tpmiot_state_dir(char *buf, size_t len)
 {
     const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
     int n;
@@ -35,9 +35,9 @@ tpmiot_rc tpmiot_sim_default_dir(char *buf, size_t len)
     if (!buf || !len)
         return TPMIOT_E_INVALID_ARG;
     if (xdg && *xdg == '/')
-        n = snprintf(buf, len, "%s/tpmiot/swtpm", xdg);
+        n = snprintf(buf, len, "%s/tpmiot", xdg);
     else if (geteuid() == 0)
-        n = snprintf(buf, len, "/var/lib/tpmiot/swtpm");
+        n = snprintf(buf, len, "/var/lib/tpmiot");
     else {
         if (!home || *home != '/') {
             struct passwd *pw = getpwuid(geteuid());
@@ -45,9 +45,20 @@ tpmiot_rc tpmiot_sim_default_dir(char *buf, size_t len)
         }
         if (!home)
             return TPMIOT_E_IO;
-        n = snprintf(buf, len, "%s/.local/state/tpmiot/swtpm", home);
+        n = snprintf(buf, len, "%s/.local/state/tpmiot", home);
     }
     return n < 0 || (size_t)n >= len ? TPMIOT_E_BUFFER_SMALL : TPMIOT_OK;
+}
+
+tpmiot_rc tpmiot_sim_default_dir(char *buf, size_t len)
+{
+    char base[460];
+    tpmiot_rc rc = tpmiot_state_dir(base, sizeof base);
+
+    if (rc)
+        return rc;
+    return (size_t)snprintf(buf, len, "%s/swtpm", base) >= len ? TPMIOT_E_BUFFER_SMALL
+                                                                : TPMIOT_OK;
 }
 
 static tpmiot_rc dir_of(const char *state_dir, char *dir, size_t len)

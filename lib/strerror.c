@@ -43,6 +43,10 @@ const char *tpmiot_strerror(tpmiot_rc rc)
     case TPMIOT_E_CONNSTR_UNKNOWN: return "connection string has an unknown field";
     case TPMIOT_E_SIMULATOR: return "the software TPM could not be started or stopped";
     case TPMIOT_E_NO_KEY: return "the slot has an identity but no key; destroy and re-provision it";
+    case TPMIOT_E_QUEUE_FULL:
+        return "the message queue is full; wait for the hub to acknowledge messages";
+    case TPMIOT_E_TIMEOUT: return "the hub did not acknowledge in time";
+    case TPMIOT_E_MQTT: return "the MQTT library failed";
     }
     return "unknown error";
 }

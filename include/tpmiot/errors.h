@@ -48,6 +48,9 @@ typedef enum {
     TPMIOT_E_CONNSTR_UNKNOWN = 24, /* 24: connection string has a field we do not know */
     TPMIOT_E_SIMULATOR = 25,       /* 25: the software TPM could not be started or stopped */
     TPMIOT_E_NO_KEY = 26,          /* 26: the slot has a URI but no key */
+    TPMIOT_E_QUEUE_FULL = 27,      /* 27: the client's message queue is full */
+    TPMIOT_E_TIMEOUT = 28,         /* 28: the hub did not acknowledge in time */
+    TPMIOT_E_MQTT = 29,            /* 29: the MQTT library failed */
 } tpmiot_rc;
 
 /*

@@ -10,7 +10,13 @@ extern "C" {
 #endif
 
 /*
- * The default state directory: $XDG_STATE_HOME/tpmiot/swtpm when
+ * tpmiot's state directory: $XDG_STATE_HOME/tpmiot when XDG_STATE_HOME is
+ * set, else /var/lib/tpmiot for root, else ~/.local/state/tpmiot.
+ */
+TPMIOT_API tpmiot_rc tpmiot_state_dir(char *buf, size_t len);
+
+/*
+ * The default simulator directory: $XDG_STATE_HOME/tpmiot/swtpm when
  * XDG_STATE_HOME is set, else /var/lib/tpmiot/swtpm for root, else
  * ~/.local/state/tpmiot/swtpm. The socket is <dir>/sock (mode 0600), its
  * control socket <dir>/sock.ctrl. Writes at most len bytes to buf.

@@ -7,6 +7,7 @@
 #include <tpmiot/slot.h>
 #include <tpmiot/sas.h>
 #include <tpmiot/simulator.h>
+#include <tpmiot/client.h>
 
 #define TPMIOT_VERSION "0.1.0"
 
