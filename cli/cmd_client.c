@@ -221,6 +221,21 @@ static int parse(const char *cmd, int argc, char **argv, struct args *a)
     return EXIT_OK;
 }
 
+/* mkdir -p of path's parents (mode 0700); the queue makes the last part. */
+static void mkdir_parents(const char *path)
+{
+    char tmp[700];
+
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        mkdir(tmp, 0700);
+        *p = '/';
+    }
+}
+
 /* Makes the client; prints the error itself. */
 static int make_client(const struct cli *c, const char *cmd, struct args *a, tpmiot_tpm **t,
                        tpmiot_client **cl, bool with_queue)
@@ -267,10 +282,8 @@ static int make_client(const struct cli *c, const char *cmd, struct args *a, tpm
                 return cli_fail("cannot find the state directory", rc);
             }
             /* One queue per identity: messages name their device in their topic. */
-            snprintf(qdir, sizeof qdir, "%s/queue", base);
-            mkdir(base, 0700);
-            mkdir(qdir, 0700);
             snprintf(qdir, sizeof qdir, "%s/queue/%s_%s", base, host, dev);
+            mkdir_parents(qdir);
         }
         a->o.queue_dir = qdir;
     }

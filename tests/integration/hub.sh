@@ -8,13 +8,6 @@ T=$TPMIOT
 start_tpm
 cd "$WORK"
 D="$WORK/hub"
-if [ -n "${SANITIZER_PRELOAD:-}" ]; then
-    # An ASan-built plugin in Debian's mosquitto needs the runtimes preloaded.
-    printf '#!/bin/sh\nLD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0 exec mosquitto "$@"\n' \
-        "${SANITIZER_PRELOAD//:/ }" >"$WORK/mosquitto"
-    chmod +x "$WORK/mosquitto"
-    export TPMIOT_MOSQUITTO="$WORK/mosquitto"
-fi
 HOST=hub.test.local
 NOW=$(date +%s)
 E=$((NOW + 3600))
@@ -32,31 +25,6 @@ grep -q "DNS:$HOST" out && grep -q "IP Address:127.0.0.1" out && ok || bad "SAN:
 check "server cert chains to the CA" openssl verify -CAfile "$D/ca.crt" "$D/server.crt"
 
 # ---- run ----
-start_hub() {
-    local tries
-    for tries in 1 2 3 4 5; do
-        BASE=$((20000 + RANDOM % 30000))
-        MQTT=$BASE REST=$((BASE + 1)) PLAIN=$((BASE + 2))
-        "$HUB" --dir "$D" run --bind 127.0.0.1 --mqtt-port $MQTT --rest-port $REST \
-            --plain-mqtt-port $PLAIN 2>>"$WORK/hub.log" &
-        HUBPID=$!
-        track_pid $HUBPID
-        for _ in $(seq 100); do
-            [ -f "$D/run.json" ] && return 0
-            kill -0 $HUBPID 2>/dev/null || break
-            sleep 0.1
-        done
-        kill $HUBPID 2>/dev/null
-        wait $HUBPID 2>/dev/null
-    done
-    echo "hub did not start: $(tail -5 "$WORK/hub.log")" >&2
-    exit 1
-}
-stop_hub() {
-    kill -TERM $HUBPID
-    wait $HUBPID
-    HUBRC=$?
-}
 start_hub
 refuse "run refuses a taken port" 1 "already in use" "$HUB" --dir "$D" run --bind 127.0.0.1 --mqtt-port $MQTT --rest-port $((BASE + 3))
 refuse "run without a hub" 1 "no hub" "$HUB" --dir "$WORK/nohub" run

@@ -78,3 +78,41 @@ summary() {
 openssl_hmac() {
     openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(od -An -v -tx1 "$1" | tr -d ' \n')" -binary "$2" | base64
 }
+
+# An ASan-built plugin in Debian's mosquitto needs the runtimes preloaded.
+hub_sanitizer_wrapper() {
+    if [ -n "${SANITIZER_PRELOAD:-}" ]; then
+        printf '#!/bin/sh\nLD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0 exec mosquitto "$@"\n' \
+            "${SANITIZER_PRELOAD//:/ }" >"$WORK/mosquitto"
+        chmod +x "$WORK/mosquitto"
+        export TPMIOT_MOSQUITTO="$WORK/mosquitto"
+    fi
+}
+
+# A hub of the test's own in $D on random free ports: MQTT (TLS), REST, plain MQTT.
+start_hub() {
+    local tries
+    hub_sanitizer_wrapper
+    for tries in 1 2 3 4 5; do
+        BASE=$((20000 + RANDOM % 30000))
+        MQTT=$BASE REST=$((BASE + 1)) PLAIN=$((BASE + 2))
+        "$HUB" --dir "$D" run --bind 127.0.0.1 --mqtt-port $MQTT --rest-port $REST \
+            --plain-mqtt-port $PLAIN 2>>"$WORK/hub.log" &
+        HUBPID=$!
+        track_pid $HUBPID
+        for _ in $(seq 100); do
+            [ -f "$D/run.json" ] && return 0
+            kill -0 $HUBPID 2>/dev/null || break
+            sleep 0.1
+        done
+        kill $HUBPID 2>/dev/null
+        wait $HUBPID 2>/dev/null
+    done
+    echo "hub did not start: $(tail -5 "$WORK/hub.log")" >&2
+    exit 1
+}
+stop_hub() {
+    kill -TERM $HUBPID
+    wait $HUBPID
+    HUBRC=$?
+}
