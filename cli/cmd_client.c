@@ -224,7 +224,7 @@ static int parse(const char *cmd, int argc, char **argv, struct args *a)
 /* mkdir -p of path's parents (mode 0700); the queue makes the last part. */
 static void mkdir_parents(const char *path)
 {
-    char tmp[700];
+    char tmp[1100];
 
     snprintf(tmp, sizeof tmp, "%s", path);
     for (char *p = tmp + 1; *p; p++) {
@@ -240,7 +240,7 @@ static void mkdir_parents(const char *path)
 static int make_client(const struct cli *c, const char *cmd, struct args *a, tpmiot_tpm **t,
                        tpmiot_client **cl, bool with_queue)
 {
-    char host[256] = "", dev[260] = "", qdir[700];
+    char host[256] = "", dev[260] = "", qdir[1100];
     unsigned slot = 0;
     tpmiot_rc rc;
     int ret;
@@ -343,6 +343,11 @@ int cmd_send(const struct cli *c, int argc, char **argv)
         char *line = NULL;
         size_t cap = 0;
         ssize_t n;
+        /* Unbuffered: every byte taken from the pipe belongs to a line that is
+         * accepted (on disk) before the next is read, so a kill loses nothing
+         * this process consumed. The cost, a read per byte, is small next to
+         * a sync per message. */
+        setvbuf(stdin, NULL, _IONBF, 0);
         while (!interrupted && (n = getline(&line, &cap, stdin)) >= 0) {
             if (n && line[n - 1] == '\n')
                 line[--n] = '\0';

@@ -178,7 +178,7 @@ static tpmiot_rc load(struct queue *q)
         seq = get_le(r + 4, 8);
         if (seq >= q->next_seq)
             q->next_seq = seq + 1;
-        if (!bsearch(&seq, acked, nack, sizeof *acked, cmp_u64)) {
+        if (!nack || !bsearch(&seq, acked, nack, sizeof *acked, cmp_u64)) {
             struct qmsg *m = msg_new(seq, r[12], (const char *)r + HDR, tlen, r + HDR + tlen, plen);
             if (!m) {
                 rc = TPMIOT_E_NOMEM;

@@ -112,11 +112,11 @@ kill $COLLECTOR
 # new run must deliver everything the killed one accepted.
 collector kill9
 MOSQ=$(pgrep -f "mosquitto -c $D/mosquitto.conf" | head -1)
-stdbuf -i0 "$T" send 0 "${C[@]}" --queue-dir "$WORK/q-kill" --timeout 120 - <msgs 2>kill.err &
+"$T" send 0 "${C[@]}" --queue-dir "$WORK/q-kill" --timeout 120 - <msgs 2>kill.err &
 S=$!
 for _ in $(seq 200); do [ "$(count_all "$WORK/kill9")" -ge 300 ] && break; sleep 0.02; done
 kill -STOP $MOSQ
-# Every line read (unbuffered stdin) and queued before the kill.
+# Every line read (send reads stdin unbuffered) and queued before the kill.
 for _ in $(seq 1000); do
     pos=$(awk '/^pos:/ {print $2}' /proc/$S/fdinfo/0 2>/dev/null)
     [ "$pos" = "$(stat -c %s msgs)" ] && break
