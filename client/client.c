@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <mosquitto.h>
@@ -132,10 +135,14 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
         c->dead = true;
         if (c->renewing) {
             c->next_attempt_ms = now_ms();
-        } else if (c->connected && !c->stop) {
+        } else if (!c->stop) {
+            /* Closed before a CONNACK backs off too: a hub or a proxy that
+             * hangs up at once must not get a connection per loop turn. */
             unsigned d = backoff(c);
             c->next_attempt_ms = now_ms() + d;
-            status(c, TPMIOT_STATUS_RETRYING, "connection lost", d);
+            status(c, TPMIOT_STATUS_RETRYING,
+                   c->connected ? "connection lost" : "connection closed before the hub answered",
+                   d);
         }
     }
     c->connected = false;
@@ -250,7 +257,9 @@ static void try_connect(tpmiot_client *c)
         status(c, TPMIOT_STATUS_RETRYING, "cannot read the CA file", d);
         return;
     }
-    mrc = mosquitto_connect(c->m, host, (int)c->o.port, (int)c->o.keepalive);
+    /* Asynchronous, so that an unreachable hub costs the CONNACK wait
+     * (10 s), not the kernel's TCP timeout, and destroy is never stuck. */
+    mrc = mosquitto_connect_async(c->m, host, (int)c->o.port, (int)c->o.keepalive);
     if (mrc != MOSQ_ERR_SUCCESS) {
         drop_connection(c);
         unsigned d = backoff(c);
@@ -298,6 +307,21 @@ static void *run(void *arg)
             if (rc != MOSQ_ERR_SUCCESS && !c->dead) {
                 /* Lost without a disconnect callback (reset, TLS error). */
                 on_disconnect(c->m, c, rc);
+            }
+            if (!c->connected && !c->dead) {
+                /* libmosquitto 2.0 keeps retrying its TLS handshake on a socket
+                 * whose asynchronous connect was refused (EPIPE, forever), and
+                 * the error is gone from SO_ERROR by then: ask TCP itself. */
+                int fd = mosquitto_socket(c->m);
+                struct tcp_info ti;
+                socklen_t len = sizeof ti;
+                if (fd >= 0 && !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) &&
+                    ti.tcpi_state == TCP_CLOSE) {
+                    unsigned d = backoff(c);
+                    c->dead = true;
+                    c->next_attempt_ms = now_ms() + d;
+                    status(c, TPMIOT_STATUS_RETRYING, "connection refused", d);
+                }
             }
             if (!c->connected && !c->dead && now_ms() - c->connect_started_ms > CONNACK_WAIT_MS) {
                 unsigned d = backoff(c);

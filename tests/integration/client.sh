@@ -69,6 +69,14 @@ for slot in 3 4; do
     grep -q 'bad credentials' "listen$slot.err" && ok || bad "not reported as bad credentials: $(head -2 listen$slot.err)"
 done
 
+# A hub that is not there at all (refused TCP connects): backoff, no busy loop.
+TIMEFORMAT='%U %S'
+{ time "$T" listen 0 --ca-file "$D/ca.crt" --port 1 --gateway-host 127.0.0.1 --timeout 6 2>closed.err; } 2>closed.time
+cpu=$(awk '{print $1 + $2}' closed.time)
+echo "closed port: $(grep -c 'retrying' closed.err) attempts and ${cpu}s CPU in 6 s"
+[ "$(grep -c 'connection refused; retrying' closed.err)" -le 5 ] && ok || bad "too many attempts: $(cat closed.err)"
+echo "$cpu < 0.5" | bc -l | grep -q 1 && ok || bad "busy while the hub is away: ${cpu}s CPU"
+
 # ---- token renewal: 10-second tokens, 60 seconds of sending ----
 collector renew
 ( for i in $(seq 1 600); do echo "seq-$i"; sleep 0.1; done ) |
