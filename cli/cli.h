@@ -64,5 +64,6 @@ int cmd_hmac(const struct cli *c, int argc, char **argv);
 int cmd_verify(const struct cli *c, int argc, char **argv);
 int cmd_send(const struct cli *c, int argc, char **argv);
 int cmd_listen(const struct cli *c, int argc, char **argv);
+int cmd_provision(const struct cli *c, int argc, char **argv);
 
 #endif

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "cli.h"
 
 static const char usage[] =
@@ -15,6 +17,7 @@ static const char usage[] =
     "  tpm info                  show which TPM this is\n"
     "  simulator start|stop|status  run the software TPM (swtpm) for this user\n"
     "  slot list|show|provision|destroy  manage identity slots 0-9\n"
+    "  provision N               register a device in a hub and put its key into slot N\n"
     "  token N                   print a SAS token signed by slot N\n"
     "  hmac N                    HMAC-SHA256 of stdin (or --file) with slot N's key\n"
     "  verify --key-file F       check a SAS token from stdin against a key\n"
@@ -38,7 +41,7 @@ struct command {
 static const struct command commands[] = {
     {"tpm", cmd_tpm},     {"simulator", cmd_simulator}, {"slot", cmd_slot},
     {"token", cmd_token}, {"hmac", cmd_hmac},           {"verify", cmd_verify},
-    {"send", cmd_send},   {"listen", cmd_listen},
+    {"send", cmd_send},   {"listen", cmd_listen},       {"provision", cmd_provision},
 };
 
 int main(int argc, char **argv)
@@ -47,6 +50,7 @@ int main(int argc, char **argv)
     char *rest[256];
     int n = 0;
 
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     /* The TSS logs its own view of every failure to stderr; we report each
      * failure in one line with the TSS code decoded. TSS2_LOG=all+error
      * from the user still wins, for debugging. */

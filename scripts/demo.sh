@@ -32,7 +32,8 @@ export TPMIOT_TCTI="$TCTI"
 run "$T" tpm info
 
 step "2. Create a local hub and run it (Mosquitto + our plugin, REST over HTTPS)"
-run "$HUB" --dir "$HUBDIR" init --hostname $HOST >/dev/null
+# The owner connection string is printed once; the demo keeps it (mode 0600) for step 3.
+(umask 077; run "$HUB" --dir "$HUBDIR" init --hostname $HOST >"$DIR/owner.cs")
 for _ in 1 2 3 4 5; do
     BASE=$((20000 + RANDOM % 30000))
     MQTT=$BASE REST=$((BASE + 1))
@@ -44,11 +45,10 @@ done
 [ -f "$HUBDIR/run.json" ] || { cat "$DIR/hub.log"; exit 1; }
 echo "hub $HOST: mqtts on 127.0.0.1:$MQTT, https on 127.0.0.1:$REST, CA $HUBDIR/ca.crt"
 
-step "3. Register the device in the hub and put its key straight into TPM slot 0"
-run "$HUB" --dir "$HUBDIR" device create demo-device-1 >/dev/null
-echo "\$ tpmiot-hub device connection-string demo-device-1 | tpmiot slot provision 0 --connection-string-file -"
-"$HUB" --dir "$HUBDIR" device connection-string demo-device-1 | "$T" slot provision 0 --connection-string-file -
-echo "the key went through a pipe into the TPM (handle 0x81000100); it is on no disk"
+step "3. One step: register the device in the hub and put its key straight into TPM slot 0"
+run "$T" provision 0 --hub-connection-string-file "$DIR/owner.cs" --device-id demo-device-1 --create \
+    --ca-file "$HUBDIR/ca.crt" --gateway-host 127.0.0.1 --rest-port $REST --mqtt-port $MQTT
+echo "the key went from the hub's HTTPS answer into the TPM (handle 0x81000100); it is on no disk"
 
 step "4. The slot (the key is never printed again)"
 run "$T" slot show 0
