@@ -65,5 +65,6 @@ int cmd_verify(const struct cli *c, int argc, char **argv);
 int cmd_send(const struct cli *c, int argc, char **argv);
 int cmd_listen(const struct cli *c, int argc, char **argv);
 int cmd_provision(const struct cli *c, int argc, char **argv);
+int cmd_portal(const struct cli *c, int argc, char **argv);
 
 #endif

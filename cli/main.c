@@ -18,6 +18,7 @@ static const char usage[] =
     "  simulator start|stop|status  run the software TPM (swtpm) for this user\n"
     "  slot list|show|provision|destroy  manage identity slots 0-9\n"
     "  provision N               register a device in a hub and put its key into slot N\n"
+    "  portal                    the local HTTPS page for the TPM slots\n"
     "  token N                   print a SAS token signed by slot N\n"
     "  hmac N                    HMAC-SHA256 of stdin (or --file) with slot N's key\n"
     "  verify --key-file F       check a SAS token from stdin against a key\n"
@@ -42,6 +43,7 @@ static const struct command commands[] = {
     {"tpm", cmd_tpm},     {"simulator", cmd_simulator}, {"slot", cmd_slot},
     {"token", cmd_token}, {"hmac", cmd_hmac},           {"verify", cmd_verify},
     {"send", cmd_send},   {"listen", cmd_listen},       {"provision", cmd_provision},
+    {"portal", cmd_portal},
 };
 
 int main(int argc, char **argv)
