@@ -106,7 +106,8 @@ int portal_set_password(const char *state)
     FILE *f;
     int fd;
 
-    fprintf(stderr, "tpmiot portal: new password (at least 10 characters), then Enter:\n");
+    if (isatty(0))
+        fprintf(stderr, "tpmiot portal: new password (at least 10 characters), then Enter:\n");
     if (!fgets(pw, sizeof pw, stdin)) {
         fprintf(stderr, "tpmiot portal: no password given\n");
         return 1;
