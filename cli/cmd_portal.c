@@ -45,8 +45,8 @@ int cmd_portal(const struct cli *c, int argc, char **argv)
         case 's': pc.state_dir = optarg; break;
         case 'i': {
             uint64_t v;
-            if (!cli_parse_u64(optarg, &v) || v < 30 || v > 86400)
-                return cli_usage_error("portal", "--idle-timeout is 30 to 86400 seconds");
+            if (!cli_parse_u64(optarg, &v) || v < 5 || v > 86400)
+                return cli_usage_error("portal", "--idle-timeout is 5 to 86400 seconds");
             pc.idle_timeout = (unsigned)v;
             break;
         }

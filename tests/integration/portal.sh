@@ -83,8 +83,23 @@ same "bad validity" "$(code "${J[@]}" "$U/api/iot/tpm/azuretoken/1?validity=abc"
 same "empty slot token" "$(code "${J[@]}" "$U/api/iot/tpm/azuretoken/7")" "404"
 check "slot 1 unchanged" "$T" --json slot show 1
 grep -q '"hostname":"sec.example","deviceId":"sec-dev"' out && ok || bad "slot 1: $(cat out)"
+CS="HostName=cs.example;DeviceId=cs-dev;SharedAccessKey=$KEY"
+same "provision from a connection string" "$(code "${J[@]}" "${H[@]}" -X POST -d "{\"ConnectionString\":\"$(printf '%s' "$CS" | base64 -w0)\"}" "$U/api/iot/tpm/settings/3")" "200"
+check "slot 3 from the connection string" "$T" --json slot show 3
+grep -q '"hostname":"cs.example","deviceId":"cs-dev"' out && ok || bad "slot 3: $(cat out)"
 same "logout" "$(code "${J[@]}" "${H[@]}" -X POST "$U/api/logout")" "200"
 same "session gone after logout" "$(code "${J[@]}" "$U/api/iot/tpm/settings")" "401"
+
+# Sessions end when idle: a second portal with a 5-second idle timeout.
+IPORT=$((PORT + 1))
+"$T" portal --state "$P" --listen 127.0.0.1:$IPORT --idle-timeout 5 2>"$WORK/idle.log" &
+track_pid $!
+for _ in $(seq 50); do grep -q 'https://' "$WORK/idle.log" && break; sleep 0.1; done
+IU="https://127.0.0.1:$IPORT"
+same "login (idle portal)" "$(code -c "$WORK/jar2" -X POST -d "{\"password\":\"$PW\"}" "$IU/api/login")" "200"
+same "fresh session works" "$(code -b "$WORK/jar2" "$IU/api/iot/tpm/settings")" "200"
+sleep 6
+same "idle session expired" "$(code -b "$WORK/jar2" "$IU/api/iot/tpm/settings")" "401"
 
 # The page in Chromium.
 DEVKEY=$(head -c 32 /dev/urandom | base64)
