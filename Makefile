@@ -44,7 +44,8 @@ bench: build
 
 lint:
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr -I include -I lib lib common cli
+	  -D'cJSON_ArrayForEach(e,a)=for(e=a;e;e=e->next)' -I hub/registry -I hub/auth -I client \
+	  --inline-suppr -I include -I lib lib common cli client hub portal
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 format:

@@ -104,8 +104,11 @@ static void on_status_t(tpmiot_status s, const char *why, unsigned retry, void *
 
 static double backlog(int n, const char *qdir, bool nosync)
 {
-    tpmiot_client_options o = {.port = H.plain, .gateway_host = "127.0.0.1", .no_tls = true,
-                               .queue_dir = qdir, .queue_no_sync = nosync,
+    tpmiot_client_options o = {.port = H.plain,
+                               .gateway_host = "127.0.0.1",
+                               .no_tls = true,
+                               .queue_dir = qdir,
+                               .queue_no_sync = nosync,
                                .queue_max_bytes = 64u << 20};
     tpmiot_client *c = NULL;
     char payload[200];
@@ -129,8 +132,11 @@ static double backlog(int n, const char *qdir, bool nosync)
 
 static double ours(int n, const char *qdir, bool nosync)
 {
-    tpmiot_client_options o = {.port = H.plain, .gateway_host = "127.0.0.1", .no_tls = true,
-                               .queue_dir = qdir, .queue_no_sync = nosync,
+    tpmiot_client_options o = {.port = H.plain,
+                               .gateway_host = "127.0.0.1",
+                               .no_tls = true,
+                               .queue_dir = qdir,
+                               .queue_no_sync = nosync,
                                .queue_max_bytes = 64u << 20};
     tpmiot_client *c = NULL;
     char payload[200];
@@ -231,8 +237,8 @@ int main(int argc, char **argv)
            AVG(r_backd) / AVG(r_bare));
     printf("  tpmiot client, live send, queue in memory: %8.0f msg/s  ratio %.3f\n", AVG(r_mem),
            AVG(r_mem) / AVG(r_bare));
-    printf("  tpmiot client, live send, disk, no fsync:  %8.0f msg/s  ratio %.3f\n",
-           AVG(r_nosync), AVG(r_nosync) / AVG(r_bare));
+    printf("  tpmiot client, live send, disk, no fsync:  %8.0f msg/s  ratio %.3f\n", AVG(r_nosync),
+           AVG(r_nosync) / AVG(r_bare));
     printf("  tpmiot client, live send, disk, fdatasync: %8.0f msg/s  ratio %.3f (%d messages)\n",
            AVG(r_sync), AVG(r_sync) / AVG(r_bare), n / 10);
 

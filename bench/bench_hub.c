@@ -158,7 +158,7 @@ struct storm {
     bool tls;
     int n;
     bool azure_user; /* username "{host}/{id}/?api-version=..", else the id itself */
-    char **pass;          /* per thread */
+    char **pass;     /* per thread */
     char **cid;
     int failures;
 };
@@ -403,8 +403,19 @@ int main(int argc, char **argv)
     snprintf(rp, sizeof rp, "%u", base_port + 1);
     snprintf(pp, sizeof pp, "%u", base_port + 2);
     snprintf(logh, sizeof logh, "%s/hub.log", dir);
-    char *hargv[] = {argv[1], "--dir", path, "run", "--bind", "127.0.0.1", "--mqtt-port", mp,
-                     "--rest-port", rp, "--plain-mqtt-port", pp, NULL};
+    char *hargv[] = {argv[1],
+                     "--dir",
+                     path,
+                     "run",
+                     "--bind",
+                     "127.0.0.1",
+                     "--mqtt-port",
+                     mp,
+                     "--rest-port",
+                     rp,
+                     "--plain-mqtt-port",
+                     pp,
+                     NULL};
     pid_t hub = spawn(hargv, logh);
     wait_listen(logh);
     /* The peer: stock mosquitto, password file, same certificates. */
@@ -458,8 +469,8 @@ int main(int argc, char **argv)
            connects);
     printf("  tpmiot-hub (SAS token, plugin):        %8.1f connects/s (%d failed)\n", r_ours / 2,
            ours.failures);
-    printf("  mosquitto + password file:             %8.1f connects/s (%d failed)\n",
-           r_theirs / 2, theirs.failures);
+    printf("  mosquitto + password file:             %8.1f connects/s (%d failed)\n", r_theirs / 2,
+           theirs.failures);
     printf("  ratio:                                 %8.3f   (aim >= 0.9)\n\n", r_ours / r_theirs);
 
     char topic[300];

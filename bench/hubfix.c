@@ -45,8 +45,8 @@ int hubfix_start(struct hubfix *h, const char *hub_bin, const char *hostname, hu
     if (h->pid == 0) {
         if (!freopen(h->log, "w", stderr))
             _exit(126);
-        execl(hub_bin, hub_bin, "--dir", h->hubdir, "run", "--bind", "127.0.0.1", "--mqtt-port",
-              mp, "--rest-port", rp, "--plain-mqtt-port", pp, (char *)NULL);
+        execl(hub_bin, hub_bin, "--dir", h->hubdir, "run", "--bind", "127.0.0.1", "--mqtt-port", mp,
+              "--rest-port", rp, "--plain-mqtt-port", pp, (char *)NULL);
         _exit(127);
     }
     snprintf(run, sizeof run, "%s/run.json", h->hubdir);

@@ -40,9 +40,9 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"tpm", cmd_tpm},     {"simulator", cmd_simulator}, {"slot", cmd_slot},
-    {"token", cmd_token}, {"hmac", cmd_hmac},           {"verify", cmd_verify},
-    {"send", cmd_send},   {"listen", cmd_listen},       {"provision", cmd_provision},
+    {"tpm", cmd_tpm},       {"simulator", cmd_simulator}, {"slot", cmd_slot},
+    {"token", cmd_token},   {"hmac", cmd_hmac},           {"verify", cmd_verify},
+    {"send", cmd_send},     {"listen", cmd_listen},       {"provision", cmd_provision},
     {"portal", cmd_portal},
 };
 

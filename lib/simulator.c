@@ -57,8 +57,7 @@ tpmiot_rc tpmiot_sim_default_dir(char *buf, size_t len)
 
     if (rc)
         return rc;
-    return (size_t)snprintf(buf, len, "%s/swtpm", base) >= len ? TPMIOT_E_BUFFER_SMALL
-                                                                : TPMIOT_OK;
+    return (size_t)snprintf(buf, len, "%s/swtpm", base) >= len ? TPMIOT_E_BUFFER_SMALL : TPMIOT_OK;
 }
 
 static tpmiot_rc dir_of(const char *state_dir, char *dir, size_t len)

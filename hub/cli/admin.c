@@ -373,7 +373,7 @@ static int parse_admin(int argc, char **argv, int first, struct admin_opts *a, c
                                          {"count", required_argument, NULL, 'n'},
                                          {"timeout", required_argument, NULL, 't'},
                                          {"module", required_argument, NULL, 'M'},
-        {"content-type", required_argument, NULL, 'T'},
+                                         {"content-type", required_argument, NULL, 'T'},
                                          {NULL, 0, NULL, 0}};
     int c;
 
