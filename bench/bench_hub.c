@@ -26,19 +26,19 @@
 #include <tpmiot/tpmiot.h>
 
 #include "auth.h"
+#include "hubfix.h"
 #include "registry.h"
 
 #define HOST "bench.hub.local"
 #define THREADS 4
 
+static struct hubfix H;
 static char dir[128];
 static unsigned base_port;
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
+    return hubfix_now();
 }
 
 static char *device_token(const char *key, const char *dev, uint64_t ttl)
@@ -324,27 +324,11 @@ static long idle_memory(pid_t broker, unsigned port, bool tls, int n, char **cid
     return after - before;
 }
 
-static void wait_listen(const char *logpath)
-{
-    for (int i = 0; i < 100; i++) {
-        char line[512];
-        FILE *f = fopen(logpath, "r");
-        bool up = false;
-        while (f && fgets(line, sizeof line, f))
-            up |= strstr(line, "running") != NULL;
-        if (f)
-            fclose(f);
-        if (up)
-            return;
-        usleep(100000);
-    }
-}
-
 int main(int argc, char **argv)
 {
     int connects = argc > 2 ? atoi(argv[2]) : 400, msgs = argc > 3 ? atoi(argv[3]) : 20000,
         idle = argc > 4 ? atoi(argv[4]) : 200;
-    char cmd[1400], path[160], logh[300], logp[300], pw[300], conf[300];
+    char cmd[1400], logp[300], pw[300], conf[300];
     hub_registry *reg = NULL;
     char **cid = calloc((size_t)idle + THREADS, sizeof *cid),
          **pass = calloc((size_t)idle + THREADS, sizeof *pass),
@@ -356,23 +340,15 @@ int main(int argc, char **argv)
         return 2;
     }
     mosquitto_lib_init();
-    srand((unsigned)time(NULL));
-    base_port = 30000 + (unsigned)(rand() % 20000);
-    snprintf(dir, sizeof dir, "/tmp/tpmiot-benchhub-XXXXXX");
-    if (!mkdtemp(dir))
+    /* Our hub, up before the devices exist: the plugin reads the registry live. */
+    if (hubfix_start(&H, argv[1], HOST, &reg))
         return 1;
-    snprintf(path, sizeof path, "%s/hub", dir);
-    snprintf(cmd, sizeof cmd, "'%s' --dir '%s' init --hostname %s >/dev/null 2>&1", argv[1], path,
-             HOST);
-    if (system(cmd))
-        return 1;
+    snprintf(dir, sizeof dir, "%s", H.dir);
+    base_port = H.mqtt;
     /* The hub's CA serves both brokers. */
-    snprintf(cmd, sizeof cmd, "cp '%s'/ca.crt '%s'/server.crt '%s'/server.key '%s'/", path, path,
-             path, dir);
+    snprintf(cmd, sizeof cmd, "cp '%s'/ca.crt '%s'/server.crt '%s'/server.key '%s'/", H.hubdir,
+             H.hubdir, H.hubdir, dir);
     if (system(cmd))
-        return 1;
-    snprintf(cmd, sizeof cmd, "%s/registry.db", path);
-    if (registry_open(&reg, cmd, false))
         return 1;
     /* Devices for the storm threads and the idle clients; the same ids and
      * passwords (the same tokens) go into the password file of the peer. */
@@ -397,27 +373,6 @@ int main(int argc, char **argv)
     if (system(cmd))
         return 1;
 
-    /* Our hub. */
-    char mp[16], rp[16], pp[16];
-    snprintf(mp, sizeof mp, "%u", base_port);
-    snprintf(rp, sizeof rp, "%u", base_port + 1);
-    snprintf(pp, sizeof pp, "%u", base_port + 2);
-    snprintf(logh, sizeof logh, "%s/hub.log", dir);
-    char *hargv[] = {argv[1],
-                     "--dir",
-                     path,
-                     "run",
-                     "--bind",
-                     "127.0.0.1",
-                     "--mqtt-port",
-                     mp,
-                     "--rest-port",
-                     rp,
-                     "--plain-mqtt-port",
-                     pp,
-                     NULL};
-    pid_t hub = spawn(hargv, logh);
-    wait_listen(logh);
     /* The peer: stock mosquitto, password file, same certificates. */
     snprintf(conf, sizeof conf, "%s/peer.conf", dir);
     FILE *cf = fopen(conf, "w");
@@ -433,18 +388,7 @@ int main(int argc, char **argv)
     char *pargv[] = {"mosquitto", "-c", conf, NULL};
     pid_t peer = spawn(pargv, logp);
     sleep(1);
-    pid_t hub_mosq = 0;
-    {
-        char c2[400];
-        snprintf(c2, sizeof c2, "pgrep -f 'mosquitto -c %s/mosquitto.conf'", path);
-        FILE *p = popen(c2, "r");
-        if (p) {
-            long v;
-            if (fscanf(p, "%ld", &v) == 1)
-                hub_mosq = (pid_t)v;
-            pclose(p);
-        }
-    }
+    pid_t hub_mosq = hubfix_broker_pid(&H);
 
     struct storm ours = {base_port, true, connects, true, NULL, NULL, 0};
     struct storm theirs = {base_port + 3, true, connects, false, NULL, NULL, 0};
@@ -492,9 +436,6 @@ int main(int argc, char **argv)
     printf("  mosquitto + password file:             %8.1f KiB\n", (double)m_theirs / idle);
 
     stop(peer);
-    stop(hub);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd))
-        fprintf(stderr, "could not remove %s\n", dir);
+    hubfix_stop(&H);
     return 0;
 }
