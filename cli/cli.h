@@ -53,6 +53,13 @@ void cli_print_json(cJSON *obj);
 int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
                const struct option *opts, int *ret);
 
+/*
+ * Takes the global options (--tcti, --json; anywhere on the line) out of
+ * argv into *c and the rest into rest[0..*n) (room for 251). EXIT_USAGE
+ * after printing the error.
+ */
+int cli_globals(int argc, char **argv, struct cli *c, char **rest, int *n);
+
 /* Does argv[1] (after the command name) ask for help? */
 bool cli_wants_help(int argc, char **argv);
 

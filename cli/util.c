@@ -152,3 +152,35 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
                            arg);
     return '?';
 }
+
+int cli_globals(int argc, char **argv, struct cli *c, char **rest, int *n)
+{
+    *n = 0;
+    if (argc > 250) {
+        fprintf(stderr, "tpmiot: too many arguments\n");
+        return EXIT_USAGE;
+    }
+    /* Global options may stand anywhere, so `tpmiot slot list --json` works. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            while (i < argc)
+                rest[(*n)++] = argv[i++];
+            break;
+        }
+        if (!strcmp(argv[i], "--json")) {
+            c->json = true;
+        } else if (!strcmp(argv[i], "--tcti")) {
+            if (++i == argc) {
+                fprintf(stderr, "tpmiot: --tcti needs a value\n");
+                return EXIT_USAGE;
+            }
+            c->tcti = argv[i];
+        } else if (!strncmp(argv[i], "--tcti=", 7)) {
+            c->tcti = argv[i] + 7;
+        } else {
+            rest[(*n)++] = argv[i];
+        }
+    }
+    rest[*n] = NULL;
+    return EXIT_OK;
+}
