@@ -27,6 +27,8 @@
 #include <openssl/x509v3.h>
 #include <tpmiot/tpmiot.h>
 
+#include "../common/reqbody.h"
+
 #include "portal.h"
 
 #define BODY_MAX 8192
@@ -49,12 +51,6 @@ struct portal {
 };
 
 static struct portal P;
-
-struct req {
-    char *body;
-    size_t len;
-    bool too_big;
-};
 
 static void hex(const uint8_t *b, size_t n, char *out)
 {
@@ -297,7 +293,7 @@ static const char *peer(struct MHD_Connection *c, char *buf, size_t len)
     return buf;
 }
 
-static enum MHD_Result do_login(struct MHD_Connection *c, struct req *q)
+static enum MHD_Result do_login(struct MHD_Connection *c, struct reqbody *q)
 {
     cJSON *j = cJSON_ParseWithLength(q->body ? q->body : "", q->len), *pw;
     char who[64], cookie[200];
@@ -405,7 +401,7 @@ static bool unb64(cJSON *v, char *out, size_t len)
     return memchr(out, '\0', n) == NULL;
 }
 
-static enum MHD_Result do_provision(struct MHD_Connection *c, unsigned slot, struct req *q)
+static enum MHD_Result do_provision(struct MHD_Connection *c, unsigned slot, struct reqbody *q)
 {
     cJSON *j = cJSON_ParseWithLength(q->body ? q->body : "", q->len);
     char cs[1200], uri[600], keytxt[200];
@@ -470,7 +466,7 @@ out:
 }
 
 static enum MHD_Result do_slot(struct MHD_Connection *c, const char *method, unsigned slot,
-                               struct req *q)
+                               struct reqbody *q)
 {
     if (!strcmp(method, "GET")) {
         tpmiot_slot_info s;
@@ -541,7 +537,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **con_cls)
 {
-    struct req *q = *con_cls;
+    struct reqbody *q = *con_cls;
     struct session *s;
     unsigned slot;
     enum MHD_Result ret;
@@ -555,17 +551,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     if (*upload_size) {
-        if (q->len + *upload_size > BODY_MAX) {
-            q->too_big = true;
-        } else {
-            char *nb = realloc(q->body, q->len + *upload_size + 1);
-            if (!nb)
-                return MHD_NO;
-            q->body = nb;
-            memcpy(q->body + q->len, upload, *upload_size);
-            q->len += *upload_size;
-            q->body[q->len] = '\0';
-        }
+        if (!reqbody_add(q, upload, *upload_size, BODY_MAX))
+            return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -624,17 +611,11 @@ out:
 static void done(void *cls, struct MHD_Connection *c, void **con_cls,
                  enum MHD_RequestTerminationCode toe)
 {
-    struct req *q = *con_cls;
+    struct reqbody *q = *con_cls;
     (void)cls;
     (void)c;
     (void)toe;
-    if (q) {
-        if (q->body) {
-            OPENSSL_cleanse(q->body, q->len); /* provisioning bodies carry keys */
-            free(q->body);
-        }
-        free(q);
-    }
+    reqbody_free(q); /* wiped: provisioning bodies carry keys */
     *con_cls = NULL;
 }
 

@@ -15,6 +15,8 @@
 #include <microhttpd.h>
 #include <tpmiot/tpmiot.h>
 
+#include "../common/reqbody.h"
+
 #include "../cli/hub.h"
 #include "auth.h"
 #include "registry.h"
@@ -30,12 +32,6 @@ struct rest {
     char ca_file[600];
     unsigned mqtt_port;
     char *cert, *key;
-};
-
-struct req {
-    char *body;
-    size_t len;
-    bool too_big;
 };
 
 static void iso_time(int64_t t, char *out, size_t len)
@@ -243,7 +239,7 @@ out:
 }
 
 static enum MHD_Result do_device(struct rest *r, struct MHD_Connection *c, const char *method,
-                                 const char *dev, const char *mod, struct req *q)
+                                 const char *dev, const char *mod, struct reqbody *q)
 {
     const char *if_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match");
     bool module = mod && *mod;
@@ -351,7 +347,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 }
 
 static enum MHD_Result do_c2d(struct rest *r, struct MHD_Connection *c, const char *dev,
-                              struct req *q)
+                              struct reqbody *q)
 {
     struct props_ctx x = {.n = 0};
     char topic[4096], bag[3500], mid[48], to[200], why[200];
@@ -419,7 +415,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                size_t *upload_size, void **con_cls)
 {
     struct rest *r = cls;
-    struct req *q = *con_cls;
+    struct reqbody *q = *con_cls;
     char path[1024], *parts[6];
     int n = 0;
 
@@ -431,17 +427,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     if (*upload_size) {
-        if (q->len + *upload_size > BODY_MAX) {
-            q->too_big = true;
-        } else {
-            char *nb = realloc(q->body, q->len + *upload_size + 1);
-            if (!nb)
-                return MHD_NO;
-            q->body = nb;
-            memcpy(q->body + q->len, upload, *upload_size);
-            q->len += *upload_size;
-            q->body[q->len] = '\0';
-        }
+        if (!reqbody_add(q, upload, *upload_size, BODY_MAX))
+            return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -484,14 +471,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 static void done(void *cls, struct MHD_Connection *c, void **con_cls,
                  enum MHD_RequestTerminationCode toe)
 {
-    struct req *q = *con_cls;
+    struct reqbody *q = *con_cls;
     (void)cls;
     (void)c;
     (void)toe;
-    if (q) {
-        free(q->body);
-        free(q);
-    }
+    reqbody_free(q); /* wiped: device PUTs carry keys */
     *con_cls = NULL;
 }
 
