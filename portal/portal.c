@@ -28,6 +28,7 @@
 #include <tpmiot/tpmiot.h>
 
 #include "../common/reqbody.h"
+#include "../common/x509.h"
 
 #include "portal.h"
 
@@ -145,49 +146,14 @@ int portal_set_password(const char *state)
 
 static int make_cert(const char *cert, const char *key)
 {
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    X509 *c = X509_new();
-    X509V3_CTX ctx;
-    X509_EXTENSION *ext;
-    FILE *f;
-    int fd, rc = -1;
-    uint8_t serial[16];
-    BIGNUM *bn;
+    EVP_PKEY *k = x509__key();
+    X509 *c = k ? x509__new(k, "tpmiot", "tpmiot device portal", NULL, NULL, 825) : NULL;
+    int rc = -1;
 
-    if (!k || !c)
-        goto out;
-    RAND_bytes(serial, sizeof serial);
-    serial[0] &= 0x7f;
-    bn = BN_bin2bn(serial, sizeof serial, NULL);
-    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c));
-    BN_free(bn);
-    X509_set_version(c, 2);
-    X509_gmtime_adj(X509_getm_notBefore(c), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(c), 825L * 86400);
-    X509_set_pubkey(c, k);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC,
-                               (const unsigned char *)"tpmiot device portal", -1, -1, 0);
-    X509_set_issuer_name(c, X509_get_subject_name(c));
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, c, c, NULL, NULL, 0);
-    if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name,
-                                   "DNS:localhost,IP:127.0.0.1,IP:::1"))) {
-        X509_add_ext(c, ext, -1);
-        X509_EXTENSION_free(ext);
-    }
-    if (!X509_sign(c, k, EVP_sha256()))
-        goto out;
-    if ((fd = open(key, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
-        !(f = fdopen(fd, "w")))
-        goto out;
-    PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
-    fclose(f);
-    if (!(f = fopen(cert, "w")))
-        goto out;
-    PEM_write_X509(f, c);
-    fclose(f);
-    rc = 0;
-out:
+    if (c && !x509__add_ext(c, c, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1") &&
+        X509_sign(c, k, EVP_sha256()) && !x509__write_pem(key, k, NULL, false) &&
+        !x509__write_pem(cert, NULL, c, false))
+        rc = 0;
     X509_free(c);
     EVP_PKEY_free(k);
     return rc;
